@@ -1,0 +1,327 @@
+"""`ganstudio ...` subcommands: train, sample, presets, datasets (the studio window imports Qt only when opened)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+import ganstudio
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """Bad command-line input; reported as one line, exit 2."""
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from ganstudio.core.checkpoint import CheckpointError, RunDirError
+    from ganstudio.core.config import ConfigError
+    from ganstudio.core.data import DataError
+    from ganstudio.core.registry import UnknownNameError
+
+    return (UsageError, ConfigError, DataError, CheckpointError, RunDirError, UnknownNameError)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _fmt_duration(seconds: float) -> str:
+    if not seconds or seconds != seconds or seconds == float("inf"):
+        return "--"
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+class Progress:
+    """One updating line on a terminal (a line per log record otherwise): step, img/s, losses, ETA."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total = total
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.t0 = time.perf_counter()
+        self.step0 = None
+        self.last_print = 0.0
+        self.width = 0
+
+    def update(self, step: int, values: dict[str, float]) -> None:
+        now = time.perf_counter()
+        if self.step0 is None:
+            self.step0, self.t0 = step, now
+        if not self.tty and now - self.last_print < 5 and step < self.total:
+            return  # a log file gets a line every few seconds, not every record
+        self.last_print = now
+        done = step - self.step0
+        rate = done / (now - self.t0) if now > self.t0 and done else 0.0
+        eta = (self.total - step) / rate if rate else float("nan")
+        frac = step / self.total if self.total else 1.0
+        bar = "#" * int(frac * 20)
+        line = (
+            f"step {step}/{self.total} [{bar:<20}] {frac:5.1%} | {values.get('img_per_s', 0):,.0f} img/s | "
+            f"loss D {values.get('loss/d', float('nan')):.3f} G {values.get('loss/g', float('nan')):.3f} | "
+            f"D(x) {values.get('d/real', float('nan')):.2f} D(G(z)) {values.get('d/fake', float('nan')):.2f} | ETA {_fmt_duration(eta)}"
+        )
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.width))
+            self.width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def message(self, text: str) -> None:
+        if self.tty and self.width:
+            self.stream.write("\n")
+            self.width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_presets(args) -> int:
+    from ganstudio.core.config import PRESETS
+
+    width = max(map(len, PRESETS.names()))
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.summary}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from ganstudio.core.data import list_datasets
+
+    rows = list_datasets()
+    width = max(len(n) for n, _ in rows)
+    for name, desc in rows:
+        print(f"{name:<{width}}  {desc}")
+    print("\nOr give a path: a folder of images (one sub-folder per class for labels), "
+          "MNIST-style IDX files, or an .npz with 'images' (and optional 'labels', 'classes').")
+    return 0
+
+
+def _build_train_config(args):
+    from ganstudio.core.config import PRESETS, apply_overrides, load_toml, validate
+    from ganstudio.core.train import config_from_checkpoint
+    from ganstudio.core.checkpoint import RunDir
+
+    flags = {
+        "dataset": args.dataset, "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
+        "device": args.device, "threads": args.threads, "log_every": args.log_every,
+        "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
+    }
+    flags = {k: v for k, v in flags.items() if v is not None}
+    sets = _parse_sets(args.set)
+    if args.resume:
+        if args.preset or args.config:
+            raise UsageError("--resume continues a run with its saved config; drop --preset/--config (use --set to change live settings)")
+        if args.run_dir and Path(args.run_dir) != Path(args.resume):
+            raise UsageError("--resume writes into the run it continues; drop --run-dir")
+        if not Path(args.resume).exists():
+            raise UsageError(f"--resume {args.resume}: no such run directory")
+        if Path(args.resume).is_dir() and not RunDir(args.resume).latest_checkpoint.is_file():
+            raise UsageError(f"--resume {args.resume}: no checkpoint to resume from (expected checkpoints/latest.pt)")
+        cfg, _ = config_from_checkpoint(RunDir(args.resume).latest_checkpoint if Path(args.resume).is_dir() else args.resume)
+        name = None
+    else:
+        preset = PRESETS.get(args.preset or "dcgan-mnist")
+        cfg = preset.config()
+        if args.config:
+            cfg = load_toml(args.config, base=cfg)
+        name = preset.name if not args.config else Path(args.config).stem
+    cfg = apply_overrides(cfg, {**sets, **flags})
+    return validate(cfg), name
+
+
+def cmd_train(args) -> int:
+    from ganstudio.core.checkpoint import RunDir, default_run_dir
+    from ganstudio.core.events import CheckpointSaved, Control, HealthWarning, RunFinished, RunStarted, SampleGrid, StepMetrics
+    from ganstudio.core.train import iter_train
+
+    cfg, name = _build_train_config(args)
+    if args.resume:
+        run_path = Path(args.resume)
+        if run_path.is_file():  # a checkpoint file inside RUN/checkpoints/
+            run_path = run_path.parent.parent
+    else:
+        run_path = Path(args.run_dir) if args.run_dir else default_run_dir(name)
+    control = Control()
+    interrupted = {"n": 0}
+
+    def on_signal(signum, frame):
+        interrupted["n"] += 1
+        if interrupted["n"] > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        control.stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    progress = Progress(cfg.steps)
+    finished = None
+    last_sample = ""
+    try:
+        for ev in iter_train(cfg, RunDir(run_path), control, resume=bool(args.resume)):
+            if isinstance(ev, StepMetrics):
+                progress.update(ev.step, ev.values)
+            elif isinstance(ev, SampleGrid):
+                last_sample = ev.path
+            elif isinstance(ev, HealthWarning):
+                progress.message(f"warning (step {ev.step}): {ev.message}\n  try: {ev.advice}" if ev.advice else f"warning: {ev.message}")
+                if ev.kind == "nan":
+                    control.stop()  # nobody is at a window to resume: end, keeping the last good checkpoint
+            elif isinstance(ev, RunStarted):
+                verb = "resuming" if ev.resumed else "training"
+                progress.message(f"{verb} {ev.run_dir} on {ev.device} from step {ev.step}: {ev.dataset}")
+                if ev.skipped:
+                    progress.message(f"note: {ev.skipped}")
+            elif isinstance(ev, CheckpointSaved) and args.verbose:
+                progress.message(f"checkpoint: {ev.path}")
+            elif isinstance(ev, RunFinished):
+                finished = ev
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    progress.message("")
+    if finished is None:
+        return 1
+    if finished.reason == "diverged":
+        print(f"ganstudio: training diverged at step {finished.step}; last good checkpoint: {finished.checkpoint or 'none'}", file=sys.stderr)
+        return 1
+    print(f"run: {run_path}")
+    if last_sample:
+        print(f"samples: {last_sample}")
+    print(f"checkpoint: {finished.checkpoint}")
+    if finished.reason == "stopped":
+        print(f"stopped at step {finished.step}; continue with: ganstudio train --resume {run_path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
+    from ganstudio.core.sampling import load_generator, make_grid, scatter_plot
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise UsageError(f"-o {out}: the output must end in .png (a picture) or .npy (raw samples)")
+    if not out.parent.exists():
+        raise UsageError(f"-o {out}: folder {out.parent} does not exist")
+    if args.n < 1:
+        raise UsageError("-n must be at least 1")
+    gen = load_generator(args.checkpoint)
+    label = None
+    if args.class_ is not None:
+        if not gen.num_classes:
+            raise UsageError("--class needs a conditional model; this one was trained without labels")
+        if args.class_ in gen.classes:
+            label = gen.classes.index(args.class_)
+        else:
+            try:
+                label = int(args.class_)
+            except ValueError:
+                raise UsageError(f"--class {args.class_!r}: not a class; classes: {', '.join(gen.classes)}") from None
+            if not 0 <= label < gen.num_classes:
+                raise UsageError(f"--class {label}: out of range 0..{gen.num_classes - 1} ({', '.join(gen.classes)})")
+    x, _ = gen.sample(args.n, seed=args.seed, label=label)
+    if out.suffix.lower() == ".npy":
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, x.numpy().astype(np.float32))
+        atomic_write_bytes(out, buf.getvalue())
+    else:
+        if gen.kind == "points":
+            image = scatter_plot(x.numpy(), gen.centers, sigma=gen.sigma)
+        else:
+            ncol = 0
+            if gen.num_classes and label is None and args.n >= gen.num_classes:
+                ncol = -(-args.n // gen.num_classes)
+            image = make_grid(x, ncol=ncol)
+        atomic_write_bytes(out, png_bytes(image))
+    what = f"class {gen.classes[label] if gen.classes else label}, " if label is not None else ""
+    print(f"wrote {out} ({args.n} samples, {what}seed {args.seed}, step {gen.step})")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ganstudio",
+        description="GAN Studio: train GANs (headless here; the studio window comes with no arguments), sample from them.",
+    )
+    p.add_argument("--version", action="version", version=f"ganstudio {ganstudio.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("presets", help="list the training presets").set_defaults(func=cmd_presets)
+    sub.add_parser("datasets", help="list the built-in datasets").set_defaults(func=cmd_datasets)
+
+    t = sub.add_parser("train", help="train a GAN headless, writing a run directory",
+                       description="Train a GAN. Writes RUN/config.toml, metrics.jsonl, samples/step_N.png and "
+                                   "checkpoints/latest.pt. Ctrl-C saves a checkpoint and exits 130.")
+    t.add_argument("--preset", help="start from a preset (see `ganstudio presets`; default dcgan-mnist)")
+    t.add_argument("--config", help="a TOML config file (applied over the preset)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config field, e.g. --set lr_d=1e-4 (repeatable)")
+    t.add_argument("--dataset", help="built-in name or a path (image folder, IDX file, .npz)")
+    t.add_argument("--steps", type=int, help="total number of G updates (a resumed run continues up to it)")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--run-dir", help="where to write the run (default runs/PRESET-DATE-TIME)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    t.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    t.add_argument("--log-every", type=int)
+    t.add_argument("--sample-every", type=int)
+    t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("-v", "--verbose", action="store_true", help="also report each checkpoint written")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid or a .npy file")
+    s.add_argument("checkpoint", help="a checkpoint file or a run directory")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("-o", "--output", default="grid.png", help="output .png grid (scatter plot for 2-D models) or .npy raw samples")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--class", dest="class_", metavar="K", help="class index or name (conditional models)")
+    s.set_defaults(func=cmd_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except _user_errors() as e:
+        print(f"ganstudio: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

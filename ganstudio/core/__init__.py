@@ -1,0 +1,1 @@
+"""Qt-free core: data, models, losses, the one training loop, checkpoints, sampling."""

@@ -1,0 +1,264 @@
+"""Run directories and checkpoints: atomic writes, and loading that never runs code from a file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+CHECKPOINT_KIND = "ganstudio-train"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; str(e) is one clear line."""
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked; str(e) is one clear line."""
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write via a temp file in the same folder, fsync, rename: a kill leaves old or new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    state = {"format_version": FORMAT_VERSION, "kind": CHECKPOINT_KIND, **state}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint with `weights_only=True`: plain tensors and containers only.
+
+    A file holding any other Python object (which could run code while
+    unpickling) is refused with CheckpointError, as is anything corrupt.
+    """
+    p = Path(path)
+    if p.is_dir():
+        for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
+            if candidate.is_file():
+                p = candidate
+                break
+        else:
+            raise CheckpointError(f"{path}: no checkpoint in this folder (expected checkpoints/latest.pt)")
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"{p}: empty file, not a checkpoint")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "global" in str(e).lower():  # the unpickler met a class or function reference
+            raise CheckpointError(
+                f"{p}: refused: the file holds Python objects other than plain weights, "
+                "which could run code when loaded; GAN Studio only loads plain tensors"
+            ) from None
+        raise CheckpointError(f"{p}: not a readable checkpoint (not a torch file, or corrupt)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{p}: not a readable checkpoint (corrupt or truncated: {first[:120]})") from None
+    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"{p}: not a GAN Studio checkpoint")
+    version = state.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{p}: checkpoint format {version} is newer than this GAN Studio understands ({FORMAT_VERSION}); update GAN Studio"
+        )
+    return state
+
+
+# ---------------------------------------------------------------- run directory
+
+
+_STEP_RE = re.compile(r"step_(\d+)\.(pt|png)$")
+
+
+class RunDir:
+    """The files of one run: config.toml, metrics.jsonl, samples/, checkpoints/."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._metrics_file = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def latest_checkpoint(self) -> Path:
+        return self.checkpoints_dir / "latest.pt"
+
+    def has_run(self) -> bool:
+        return self.latest_checkpoint.exists() or self.metrics_path.exists()
+
+    def ensure_new(self) -> None:
+        """Refuse a path that is a file or already holds another run (nothing is overwritten)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"run directory {self.path} is a file")
+        if self.has_run():
+            raise RunDirError(
+                f"{self.path} already holds a run; continue it with --resume {self.path} or choose another --run-dir"
+            )
+
+    def create(self) -> None:
+        """Make the folders of a new run."""
+        self.ensure_new()
+        try:
+            self.samples_dir.mkdir(parents=True, exist_ok=True)
+            self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"cannot create run directory {self.path}: {e.strerror or e}") from None
+
+    def open_existing(self) -> None:
+        if not self.latest_checkpoint.is_file():
+            raise RunDirError(f"{self.path}: no checkpoint to resume from (expected {self.latest_checkpoint})")
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples_dir / f"step_{step:08d}.png"
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step_{step:08d}.pt"
+
+    def write_config(self, toml_text: str) -> None:
+        atomic_write_text(self.config_path, toml_text)
+
+    def append_metrics(self, record: dict) -> None:
+        if self._metrics_file is None:
+            self._metrics_file = open(self.metrics_path, "a", encoding="utf-8")
+        self._metrics_file.write(json.dumps(record, allow_nan=True) + "\n")
+        self._metrics_file.flush()
+
+    def truncate_metrics_after(self, step: int) -> None:
+        """Drop records past `step` (written after the checkpoint a resume starts from)."""
+        if not self.metrics_path.exists():
+            return
+        keep = []
+        with open(self.metrics_path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    if json.loads(line).get("step", 0) <= step:
+                        keep.append(line if line.endswith("\n") else line + "\n")
+                except json.JSONDecodeError:
+                    continue  # a line cut by a kill mid-write
+        atomic_write_text(self.metrics_path, "".join(keep))
+
+    def close(self) -> None:
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
+
+    def save_sample(self, step: int, image: np.ndarray) -> Path:
+        p = self.sample_path(step)
+        atomic_write_bytes(p, png_bytes(image))
+        return p
+
+    def save_checkpoint(self, step: int, state: dict, periodic: bool) -> Path:
+        """Write latest.pt (and step_N.pt when periodic) atomically."""
+        save_checkpoint(self.latest_checkpoint, state)
+        if periodic:
+            target = self.checkpoint_path(step)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            try:  # a hard link shares the bytes just written: no second copy on disk
+                os.link(self.latest_checkpoint, tmp)
+                os.replace(tmp, target)
+            except OSError:
+                save_checkpoint(target, state)
+        return self.latest_checkpoint
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        out = []
+        with open(self.metrics_path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return out
+
+    def sample_steps(self) -> list[int]:
+        if not self.samples_dir.exists():
+            return []
+        return sorted(int(m.group(1)) for p in self.samples_dir.iterdir() if (m := _STEP_RE.match(p.name)))
+
+
+def default_run_dir(name: str, root: str | Path = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path

@@ -1,0 +1,144 @@
+"""Plain events the training loop yields, and the Control object other threads steer it with."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Event:
+    step: int
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_dir: str
+    total_steps: int
+    device: str
+    config: dict
+    dataset: str          # one-line summary of the data
+    skipped: str          # report of unusable files ('' if none)
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class StepMetrics(Event):
+    values: dict[str, float]   # loss/d, loss/g, d/real, d/fake, grad_norm/d, grad_norm/g, grad_norm/d/<layer>, img_per_s, lr/g, lr/d, ...
+
+
+@dataclass(frozen=True)
+class SampleGrid(Event):
+    image: np.ndarray              # uint8 (H, W, 3): the fixed-noise grid (or a scatter plot for 2-D points)
+    path: str                      # where the PNG was written ('' if not written)
+    points: np.ndarray | None = None   # (N, 2) float32 generated points for 2-D models
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+
+
+@dataclass(frozen=True)
+class HealthWarning(Event):
+    kind: str        # "nan", "d_overpowering", "vanishing_g_grad", "mode_collapse"
+    message: str     # what happened, in plain language
+    advice: str      # what to try
+
+
+@dataclass(frozen=True)
+class Paused(Event):
+    reason: str = "requested"
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class SettingsChanged(Event):
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    reason: str              # "completed", "stopped", "diverged"
+    checkpoint: str          # the last good checkpoint ('' if none)
+
+
+# Settings the loop accepts between steps without a restart.
+LIVE_SETTINGS = ("lr_g", "lr_d", "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise")
+
+
+class Control:
+    """Thread-safe flags the loop reads between steps: stop, pause/resume, single step, live settings.
+
+    Nothing here blocks the caller; only the training loop waits (while paused).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._stop = False
+        self._paused = False
+        self._steps_granted = 0
+        self._changes: dict[str, Any] = {}
+
+    # --- called from any thread
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def step(self, n: int = 1) -> None:
+        """While paused: run n more steps, then pause again."""
+        with self._cond:
+            self._steps_granted += n
+            self._cond.notify_all()
+
+    def set(self, **changes: Any) -> None:
+        unknown = set(changes) - set(LIVE_SETTINGS)
+        if unknown:
+            raise ValueError(f"not changeable while training: {', '.join(sorted(unknown))}; live settings: {', '.join(LIVE_SETTINGS)}")
+        with self._cond:
+            self._changes.update(changes)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    # --- called by the loop
+    def take_changes(self) -> dict[str, Any]:
+        with self._cond:
+            changes, self._changes = self._changes, {}
+            return changes
+
+    def wait_while_paused(self) -> bool:
+        """Block while paused; True when the loop may take a step, False when it must stop.
+
+        A single step granted while paused is consumed here.
+        """
+        with self._cond:
+            while self._paused and not self._stop and self._steps_granted == 0:
+                self._cond.wait()
+            if self._stop:
+                return False
+            if self._paused:
+                self._steps_granted -= 1
+            return True

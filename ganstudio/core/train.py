@@ -1,0 +1,542 @@
+"""The one training loop: `iter_train` yields plain events; the CLI prints them, the studio draws them."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganstudio.core import health
+from ganstudio.core.augment import diff_augment
+from ganstudio.core.checkpoint import CheckpointError, RunDir, load_checkpoint
+from ganstudio.core.config import ConfigError, TrainConfig, from_toml, to_toml, validate
+from ganstudio.core.data import Dataset, load_dataset
+from ganstudio.core.events import (
+    CheckpointSaved,
+    Control,
+    Event,
+    HealthWarning,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    SampleGrid,
+    SettingsChanged,
+    StepMetrics,
+)
+from ganstudio.core.losses import LOSSES, clip_weights, gradient_penalty, r1_penalty
+from ganstudio.core.models import ModelSpec, build_models
+from ganstudio.core.sampling import conditional_labels, make_grid, scatter_plot
+
+# Fields a resumed run may change; the rest shape the model, data or optimiser state.
+RESUME_CHANGEABLE = frozenset(
+    {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "lr_g", "lr_d",
+     "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise", "lr_decay"}
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA GPU is available (use --device cpu or auto)")
+    return torch.device(name)
+
+
+class BatchSampler:
+    """Shuffled batches of indices from an in-memory dataset, epoch by epoch, with its own RNG.
+
+    Indexing a tensor already in memory (on the device) is far cheaper than a
+    DataLoader's per-sample fetch and collate; the state is small and saved in
+    checkpoints so a resumed run sees exactly the batches it would have.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device):
+        self.n, self.batch_size, self.device = n, min(batch_size, n), device
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(n, generator=self.gen)
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos + self.batch_size > self.n:  # drop the ragged tail: every batch has batch_size samples
+            self.perm = torch.randperm(self.n, generator=self.gen)
+            self.pos = 0
+            self.epoch += 1
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx.to(self.device, non_blocking=True)
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": self.pos, "epoch": self.epoch}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.gen.set_state(s["gen"])
+        self.perm, self.pos, self.epoch = s["perm"].clone(), int(s["pos"]), int(s["epoch"])
+
+
+def _layer_groups(module: nn.Module) -> tuple[list[torch.nn.Parameter], list[str], torch.Tensor]:
+    """Parameters, their layer names ("net.0"), and an index mapping each parameter to its layer."""
+    params, layer_of, names = [], [], []
+    for pname, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        layer = pname.rsplit(".", 1)[0] if "." in pname else pname
+        layer = layer.replace(".parametrizations.weight", "").replace(".weight_orig", "")
+        if layer not in names:
+            names.append(layer)
+        params.append(p)
+        layer_of.append(names.index(layer))
+    return params, names, torch.tensor(layer_of)
+
+
+def grad_norms(params: list, layer_names: list[str], layer_index: torch.Tensor, prefix: str) -> dict[str, float]:
+    """Total and per-layer L2 norms of the current gradients (one fused kernel per device)."""
+    grads = [p.grad for p in params]
+    if not grads or any(g is None for g in grads):
+        return {}
+    norms = torch.stack(torch._foreach_norm(grads)).float().cpu()
+    per_layer = torch.zeros(len(layer_names)).index_add_(0, layer_index, norms.square()).sqrt()
+    out = {prefix: float(norms.square().sum().sqrt())}
+    for name, v in zip(layer_names, per_layer.tolist()):
+        out[f"{prefix}/{name}"] = v
+    return out
+
+
+def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def model_spec_for(cfg: TrainConfig, data: Dataset) -> ModelSpec:
+    if cfg.conditional and data.num_classes == 0:
+        raise ConfigError(f"conditional: dataset {data.name} has no labels (use class sub-folders, or conditional=false)")
+    return ModelSpec(
+        kind=data.kind,
+        channels=data.channels or 1,
+        image_size=data.image_size or 0,
+        z_dim=cfg.z_dim,
+        num_classes=data.num_classes if cfg.conditional else 0,
+        g_width=cfg.g_width,
+        d_width=cfg.d_width,
+        cond_d=cfg.cond_d,
+        spectral_norm=cfg.spectral_norm,
+        minibatch=cfg.minibatch,
+        d_batchnorm=cfg.d_batchnorm,
+        d_dropout=cfg.d_dropout,
+    )
+
+
+class Trainer:
+    """All state of one run: models, optimisers, sampler, RNG, fixed noise.  Used only by iter_train."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset, device: torch.device):
+        self.cfg, self.data, self.device = cfg, data, device
+        self.loss = LOSSES.get(cfg.loss)
+        torch.manual_seed(cfg.seed)
+        self.spec = model_spec_for(cfg, data)
+        try:
+            self.G, self.D = build_models(cfg.model, self.spec)
+        except ValueError as e:
+            raise ConfigError(f"model: {e}") from None
+        self.G.to(device)
+        self.D.to(device)
+        self.G_ema = None
+        if cfg.ema > 0:
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_g = _optimizer(cfg, self.G.parameters(), cfg.lr_g)
+        self.opt_d = _optimizer(cfg, self.D.parameters(), cfg.lr_d)
+        self.x = data.x.to(device)
+        self.y = data.labels.to(device) if (data.labels is not None and self.spec.num_classes) else None
+        self.sampler = BatchSampler(len(self.x), cfg.batch_size, cfg.seed + 1, device)
+        # Fixed noise (and labels: one class per row) for the sample timeline: the same z every time.
+        g = torch.Generator().manual_seed(cfg.seed + 2)
+        if self.spec.num_classes:
+            self.fixed_y = conditional_labels(self.spec.num_classes, cfg.sample_count)
+        else:
+            self.fixed_y = None
+        n_fixed = len(self.fixed_y) if self.fixed_y is not None else cfg.sample_count
+        self.fixed_z = torch.randn(n_fixed, cfg.z_dim, generator=g)
+        self.step = 0
+        self.g_params, self.g_layers, self.g_index = _layer_groups(self.G)
+        self.d_params, self.d_layers, self.d_index = _layer_groups(self.D)
+        # Real and fake can share one D pass unless D's BatchNorm would mix their statistics.
+        self.joint_d = not (self.D.has_batchnorm and cfg.separate_batches)
+        self.acc = torch.zeros(4, dtype=torch.float64, device=device)  # loss/d, loss/g, d/real, d/fake since the last log
+        self.acc_n = 0
+        self.extra_acc: dict[str, torch.Tensor] = {}
+        self.real_ref = health.reference_batch(data, cfg.sample_count, cfg.seed + 3)
+
+    # ------------------------------------------------------------ one step
+
+    def _lr_factor(self) -> float:
+        if not self.cfg.lr_decay:
+            return 1.0
+        half = self.cfg.steps / 2
+        return 1.0 if self.step < half else max(0.0, (self.cfg.steps - self.step) / half)
+
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.diffaugment:
+            x = diff_augment(x, cfg.diffaugment)
+        if cfg.instance_noise > 0:
+            sigma = cfg.instance_noise * max(0.0, 1.0 - self.step / cfg.steps)  # annealed to 0 by the end
+            if sigma > 0:
+                x = x + sigma * torch.randn_like(x)
+        return x
+
+    def _add_extra(self, key: str, value: torch.Tensor) -> None:
+        v = value.detach().double()
+        self.extra_acc[key] = self.extra_acc[key] + v if key in self.extra_acc else v
+
+    def train_step(self, log: bool) -> dict[str, float]:
+        cfg, loss, G, D = self.cfg, self.loss, self.G, self.D
+        f = self._lr_factor()
+        for group in self.opt_g.param_groups:
+            group["lr"] = cfg.lr_g * f
+        for group in self.opt_d.param_groups:
+            group["lr"] = cfg.lr_d * f
+        real_target = 1.0 - cfg.label_smoothing
+        want_feats = cfg.feature_matching > 0
+        grads: dict[str, float] = {}
+        B = self.sampler.batch_size
+        reuse_fake = cfg.n_critic == 1  # one G forward serves the D step (detached) and the G step
+        fake = y = real = None
+        feats_real = None
+
+        # --- D (critic) updates
+        for i in range(cfg.n_critic):
+            idx = self.sampler.next()
+            real = self.x.index_select(0, idx)
+            y = self.y.index_select(0, idx) if self.y is not None else None
+            z = torch.randn(B, cfg.z_dim, device=self.device)
+            if reuse_fake:
+                fake = G(z, y)
+                fake_d = fake.detach()
+            else:
+                with torch.no_grad():
+                    fake_d = G(z, y)
+            real_in, fake_in = self._d_input(real), self._d_input(fake_d)
+            if self.joint_d:
+                out = D(torch.cat([real_in, fake_in]), None if y is None else torch.cat([y, y]), features=want_feats)
+                logits, feats = out if want_feats else (out, None)
+                lr_, lf_ = logits[:B], logits[B:]
+                if want_feats:
+                    feats_real = feats[:B].detach()
+            else:
+                out_r = D(real_in, y, features=want_feats)
+                lr_, feats_r = out_r if want_feats else (out_r, None)
+                lf_ = D(fake_in, y)
+                if want_feats:
+                    feats_real = feats_r.detach()
+            loss_d = loss.d_loss(lr_, lf_, real_target)
+            if loss.penalty == "gp":
+                gp = gradient_penalty(D, real_in, fake_in, y)
+                self._add_extra("loss/gp", gp)
+                loss_d = loss_d + cfg.gp_weight * gp
+            elif loss.penalty == "r1":
+                r1 = r1_penalty(D, real_in, y)
+                self._add_extra("loss/r1", r1)
+                loss_d = loss_d + 0.5 * cfg.r1_gamma * r1
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            if log and i == cfg.n_critic - 1:
+                grads.update(grad_norms(self.d_params, self.d_layers, self.d_index, "grad_norm/d"))
+            self.opt_d.step()
+            if loss.clip:
+                clip_weights(D, cfg.clip_value)
+
+        # --- G update; D's weights need no gradient here (saves a third of D's backward)
+        if not reuse_fake:
+            z = torch.randn(B, cfg.z_dim, device=self.device)
+            fake = G(z, y)
+        D.requires_grad_(False)
+        try:
+            out = D(self._d_input(fake), y, features=want_feats)
+            lf_g, feats_fake = out if want_feats else (out, None)
+            loss_g = loss.g_loss(lf_g)
+            if want_feats:
+                fm = (feats_real.mean(0) - feats_fake.mean(0)).square().mean()
+                self._add_extra("loss/feature_matching", fm)
+                loss_g = loss_g + cfg.feature_matching * fm
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+        finally:
+            D.requires_grad_(True)
+        if log:
+            grads.update(grad_norms(self.g_params, self.g_layers, self.g_index, "grad_norm/g"))
+        self.opt_g.step()
+        if self.G_ema is not None:
+            self._update_ema()
+
+        with torch.no_grad():
+            if loss.output == "prob":
+                dr, df = torch.sigmoid(lr_).mean(), torch.sigmoid(lf_).mean()
+            else:
+                dr, df = lr_.mean(), lf_.mean()
+            self.acc += torch.stack([loss_d.detach(), loss_g.detach(), dr, df]).double()
+        self.acc_n += 1
+        self.step += 1
+        return grads
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        d = self.cfg.ema
+        ema_p = list(self.G_ema.parameters())
+        torch._foreach_lerp_(ema_p, [p.detach() for p in self.G.parameters()], 1.0 - d)
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)  # BatchNorm running statistics follow G's
+
+    def take_metrics(self, seconds: float) -> dict[str, float]:
+        n = max(self.acc_n, 1)
+        ld, lg, dr, df = (self.acc / n).tolist()
+        out = {"loss/d": ld, "loss/g": lg, "d/real": dr, "d/fake": df}
+        for k, v in self.extra_acc.items():
+            out[k] = float(v) / (n * (self.cfg.n_critic if k in ("loss/gp", "loss/r1") else 1))
+        out["img_per_s"] = self.acc_n * self.sampler.batch_size * self.cfg.n_critic / max(seconds, 1e-9)
+        out["lr/g"] = self.opt_g.param_groups[0]["lr"]
+        out["lr/d"] = self.opt_d.param_groups[0]["lr"]
+        self.acc.zero_()
+        self.acc_n = 0
+        self.extra_acc = {}
+        return out
+
+    def metrics_finite(self) -> bool:
+        return bool(torch.isfinite(self.acc).all()) and all(bool(torch.isfinite(v)) for v in self.extra_acc.values())
+
+    # ------------------------------------------------------------ samples
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        G = self.G_ema if self.G_ema is not None else self.G
+        was_training = G.training
+        G.eval()
+        try:
+            y = None if self.fixed_y is None else self.fixed_y.to(self.device)
+            return G(self.fixed_z.to(self.device), y).float().cpu()
+        finally:
+            G.train(was_training)
+
+    def render(self, samples: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.data.kind == "points":
+            pts = samples.numpy().astype(np.float32)
+            return scatter_plot(pts, self.data.centers, sigma=self.data.sigma), pts
+        ncol = math.ceil(len(samples) / self.spec.num_classes) if self.spec.num_classes else 0
+        return make_grid(samples, ncol=ncol), None
+
+    # ------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        cuda_rng = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
+        return {
+            "config_toml": to_toml(self.cfg),
+            "model_name": self.cfg.model,
+            "model_spec": dataclasses.asdict(self.spec),
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng},
+            "sampler": self.sampler.state_dict(),
+            "fixed_z": self.fixed_z,
+            "fixed_y": self.fixed_y,
+            "acc": self.acc.cpu(),
+            "acc_n": self.acc_n,
+            "extra_acc": {k: v.cpu() for k, v in self.extra_acc.items()},
+            "dataset": {
+                "name": self.data.name,
+                "kind": self.data.kind,
+                "classes": list(self.data.classes),
+                "centers": None if self.data.centers is None else np.asarray(self.data.centers).tolist(),
+                "sigma": self.data.sigma,
+            },
+        }
+
+    def load_state_dict(self, s: dict) -> None:
+        try:
+            self.G.load_state_dict(s["G"])
+            self.D.load_state_dict(s["D"])
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(s["G_ema"] if s.get("G_ema") is not None else s["G"])
+            self.opt_g.load_state_dict(s["opt_g"])
+            self.opt_d.load_state_dict(s["opt_d"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint does not match this model: {str(e).splitlines()[0][:160]}") from None
+        self.step = int(s["step"])
+        self.sampler.load_state_dict(s["sampler"])
+        self.fixed_z = s["fixed_z"]
+        self.fixed_y = s["fixed_y"]
+        self.acc = s["acc"].to(self.device)
+        self.acc_n = int(s["acc_n"])
+        self.extra_acc = {k: v.to(self.device) for k, v in s.get("extra_acc", {}).items()}
+        torch.set_rng_state(s["rng"]["torch"])
+        if s["rng"].get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+
+    def apply_changes(self, changes: dict) -> dict:
+        cfg = dataclasses.replace(self.cfg, **changes)
+        validate(cfg)
+        self.cfg = cfg
+        return changes
+
+
+def config_from_checkpoint(path: str | Path) -> tuple[TrainConfig, dict]:
+    state = load_checkpoint(path)
+    try:
+        cfg = from_toml(state["config_toml"], source=str(path))
+    except KeyError:
+        raise CheckpointError(f"{path}: checkpoint has no config") from None
+    return cfg, state
+
+
+def iter_train(
+    cfg: TrainConfig,
+    run_dir: str | Path | RunDir,
+    control: Control | None = None,
+    *,
+    resume: bool = False,
+    data: Dataset | None = None,
+) -> Iterator[Event]:
+    """Train, yielding events; `resume=True` continues the run in `run_dir` from checkpoints/latest.pt.
+
+    When resuming, `cfg` is the run's config with any RESUME_CHANGEABLE fields
+    changed by the caller; other differences raise ConfigError.  Stop, pause,
+    single steps and live settings come through `control` between steps.
+    """
+    control = control or Control()
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    cfg = validate(cfg)
+    state = None
+    if resume:
+        run.open_existing()
+        saved_cfg, state = config_from_checkpoint(run.latest_checkpoint)
+        diff = [f.name for f in dataclasses.fields(TrainConfig)
+                if getattr(saved_cfg, f.name) != getattr(cfg, f.name) and f.name not in RESUME_CHANGEABLE]
+        if diff:
+            raise ConfigError(f"cannot change {', '.join(diff)} when resuming (they shape the model or data); start a new run instead")
+    else:
+        run.ensure_new()
+
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    device = resolve_device(cfg.device)
+    if data is None:
+        data = load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=cfg.seed)
+    trainer = Trainer(cfg, data, device)
+    if not resume:
+        run.create()  # only now: bad data or a bad model spec leaves nothing behind
+    if state is not None:
+        trainer.load_state_dict(state)
+        run.truncate_metrics_after(trainer.step)
+        state = None
+    run.write_config(to_toml(cfg))
+    monitor = health.HealthMonitor(cfg, trainer.loss.output, trainer.real_ref)
+
+    yield RunStarted(
+        step=trainer.step, run_dir=str(run.path), total_steps=cfg.steps, device=str(device), config=cfg.to_dict(),
+        dataset=data.summary(), skipped=data.skipped_report(), resumed=resume,
+    )
+
+    last_ckpt = str(run.latest_checkpoint) if run.latest_checkpoint.exists() else ""
+    saved_step = trainer.step if last_ckpt else -1
+
+    def save(periodic: bool) -> Iterator[Event]:
+        nonlocal last_ckpt, saved_step
+        path = run.save_checkpoint(trainer.step, trainer.state_dict(), periodic)
+        last_ckpt, saved_step = str(path), trainer.step
+        yield CheckpointSaved(step=trainer.step, path=str(run.checkpoint_path(trainer.step) if periodic else path))
+
+    def sample() -> Iterator[Event]:
+        samples = trainer.sample_fixed()
+        image, points = trainer.render(samples)
+        path = run.save_sample(trainer.step, image)
+        yield SampleGrid(step=trainer.step, image=image, path=str(path), points=points)
+        warning = monitor.check_samples(trainer.step, samples)
+        if warning:
+            yield warning
+
+    if trainer.step == 0:
+        yield from sample()
+
+    reason = "completed"
+    t_log = time.perf_counter()
+    try:
+        while trainer.step < trainer.cfg.steps:
+            if control.stop_requested:
+                reason = "stopped"
+                break
+            if control.paused:
+                yield Paused(step=trainer.step)
+                if not control.wait_while_paused():
+                    reason = "stopped"
+                    break
+                if not control.paused:
+                    yield Resumed(step=trainer.step)
+                t_log = time.perf_counter()
+            changes = control.take_changes()
+            if changes:
+                try:
+                    trainer.apply_changes(changes)
+                    run.write_config(to_toml(trainer.cfg))
+                    yield SettingsChanged(step=trainer.step, changes=changes)
+                except (ConfigError, TypeError) as e:
+                    yield HealthWarning(step=trainer.step, kind="settings", message=f"setting change refused: {e}", advice="")
+
+            cfg = trainer.cfg
+            log = (trainer.step + 1) % cfg.log_every == 0 or trainer.step + 1 == cfg.steps
+            grads = trainer.train_step(log)
+            step = trainer.step
+
+            if log:
+                if not trainer.metrics_finite():
+                    now = time.perf_counter()
+                    values = trainer.take_metrics(now - t_log)
+                    yield StepMetrics(step=step, values=values)
+                    yield health.nan_warning(step, last_ckpt)
+                    control.pause()
+                    yield Paused(step=step, reason="diverged")
+                    if not control.wait_while_paused() or not last_ckpt:
+                        reason = "diverged"
+                        break
+                    # Resume after a divergence: roll back to the last good checkpoint, keep new settings.
+                    good = load_checkpoint(last_ckpt)
+                    new_cfg = trainer.cfg
+                    trainer.load_state_dict(good)
+                    trainer.cfg = new_cfg
+                    run.truncate_metrics_after(trainer.step)
+                    yield Resumed(step=trainer.step)
+                    t_log = time.perf_counter()
+                    continue
+                now = time.perf_counter()
+                values = trainer.take_metrics(now - t_log)
+                t_log = now
+                values.update(grads)
+                run.append_metrics({"step": step, **values})
+                yield StepMetrics(step=step, values=values)
+                for w in monitor.check_metrics(step, values):
+                    yield w
+            if step % cfg.sample_every == 0 or step == cfg.steps:
+                yield from sample()
+            if step % cfg.checkpoint_every == 0:
+                if trainer.metrics_finite():
+                    yield from save(periodic=True)
+    except GeneratorExit:
+        # The consumer closed us (window closed, Ctrl-C): keep what was trained.
+        if trainer.metrics_finite() and trainer.step > 0:
+            run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
+        run.close()
+        raise
+    if reason != "diverged" and trainer.metrics_finite() and saved_step != trainer.step:
+        yield from save(periodic=False)
+    run.close()
+    yield RunFinished(step=trainer.step, reason=reason, checkpoint=last_ckpt)

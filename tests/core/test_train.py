@@ -1,0 +1,187 @@
+"""The training loop: presets run, runs are written, resume is exact, control works, divergence is caught."""
+
+import json
+import threading
+import tomllib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganstudio.core.checkpoint import RunDir, RunDirError, load_checkpoint
+from ganstudio.core.config import PRESETS, ConfigError, apply_overrides
+from ganstudio.core.events import (
+    CheckpointSaved,
+    Control,
+    HealthWarning,
+    Paused,
+    RunFinished,
+    RunStarted,
+    SampleGrid,
+    SettingsChanged,
+    StepMetrics,
+)
+from ganstudio.core.train import iter_train
+
+REQUIRED = ("loss/d", "loss/g", "d/real", "d/fake", "grad_norm/d", "grad_norm/g", "img_per_s")
+
+
+def run_all(cfg, run_dir, control=None, **kw):
+    return list(iter_train(cfg, run_dir, control, **kw))
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_every_preset_trains_three_steps(name, tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get(name).config(), {**tiny_overrides, "steps": 3, "sample_every": 3})
+    events = run_all(cfg, tmp_path / "run")
+    metrics = [e for e in events if isinstance(e, StepMetrics)]
+    assert [m.step for m in metrics] == [1, 2, 3]
+    for m in metrics:
+        for key in REQUIRED:
+            assert np.isfinite(m.values[key]), (name, key)
+        # per-layer gradient norms are reported for both networks
+        assert any(k.startswith("grad_norm/d/") for k in m.values)
+        assert any(k.startswith("grad_norm/g/") for k in m.values)
+    grids = [e for e in events if isinstance(e, SampleGrid)]
+    assert [g.step for g in grids] == [0, 3]
+    assert grids[-1].image.dtype == np.uint8 and grids[-1].image.shape[2] == 3
+    assert events[-1] == RunFinished(step=3, reason="completed", checkpoint=str(tmp_path / "run/checkpoints/latest.pt"))
+    assert load_checkpoint(tmp_path / "run/checkpoints/latest.pt")["step"] == 3
+
+
+def test_run_directory_layout(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "steps": 6, "sample_every": 3, "checkpoint_every": 3, "log_every": 2})
+    run = tmp_path / "run"
+    events = run_all(cfg, run)
+    saved = tomllib.loads((run / "config.toml").read_text())
+    assert saved["optim"]["batch_size"] == 16 and saved["model"]["model"] == "dcgan-tf"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6]
+    assert all(k in records[0] for k in REQUIRED)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_00000000.png", "step_00000003.png", "step_00000006.png"]
+    grid = np.asarray(Image.open(run / "samples/step_00000006.png"))
+    assert grid.shape == (2 + 4 * 30, 2 + 4 * 30, 3)  # 16 samples of 28 px, 4×4 with 2 px gaps
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt", "step_00000003.pt", "step_00000006.pt"]
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [3, 6]
+    ck = load_checkpoint(run / "checkpoints/step_00000003.pt")
+    assert ck["step"] == 3 and {"G", "D", "opt_g", "opt_d", "rng", "fixed_z", "config_toml"} <= set(ck)
+
+
+def _losses(events, start):
+    return {e.step: (e.values["loss/d"], e.values["loss/g"]) for e in events if isinstance(e, StepMetrics) and e.step > start}
+
+
+@pytest.mark.parametrize(
+    "preset,extra",
+    [
+        ("dcgan-mnist", {}),  # dropout in D: the global RNG state must be restored
+        ("ring8", {"ema": 0.99, "instance_noise": 0.1, "label_smoothing": 0.1, "lr_decay": True}),
+        ("wgan-gp-fashion", {"diffaugment": "translation,cutout", "n_critic": 2}),
+    ],
+)
+def test_resume_is_exact(preset, extra, tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get(preset).config(), {**tiny_overrides, **extra, "steps": 40})
+    straight = run_all(cfg, tmp_path / "straight")
+    # stop after step 20 (as a user would), then resume to 40: schedules tied to the total stay the same
+    control = Control()
+    for ev in iter_train(cfg, tmp_path / "split", control):
+        if isinstance(ev, StepMetrics) and ev.step == 20:
+            control.stop()
+    assert ev.reason == "stopped" and ev.step == 20
+    resumed = run_all(cfg, tmp_path / "split", resume=True)
+    assert isinstance(resumed[0], RunStarted) and resumed[0].resumed and resumed[0].step == 20
+    a, b = _losses(straight, 20), _losses(resumed, 20)
+    assert sorted(a) == list(range(21, 41))
+    assert a == b
+    # the resumed run's metrics file reads as one run: steps 1..40 once each
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split/metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 41))
+
+
+def test_existing_run_is_never_overwritten(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 2})
+    run_all(cfg, tmp_path / "run")
+    before = (tmp_path / "run/checkpoints/latest.pt").read_bytes()
+    with pytest.raises(RunDirError, match="already holds a run"):
+        run_all(cfg, tmp_path / "run")
+    assert (tmp_path / "run/checkpoints/latest.pt").read_bytes() == before
+
+
+def test_bad_dataset_leaves_nothing_behind(tmp_path, tiny_overrides):
+    from ganstudio.core.data import DataError
+
+    cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "dataset": str(tmp_path / "nope")})
+    with pytest.raises(DataError):
+        run_all(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_a_model_change(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 2})
+    run_all(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match="g_width"):
+        run_all(replace(cfg, g_width=32, steps=4), tmp_path / "run", resume=True)
+
+
+def test_pause_step_live_lr_and_stop_from_another_thread(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 100_000})
+    control = Control()
+    seen = []
+    gen = iter_train(cfg, tmp_path / "run", control)
+    for ev in gen:
+        seen.append(ev)
+        if isinstance(ev, StepMetrics) and ev.step == 5:
+            control.pause()
+        if isinstance(ev, Paused) and ev.step == 5:
+            # another thread grants one step and changes the learning rate while we are paused
+            threading.Timer(0.05, lambda: (control.set(lr_d=1e-5), control.step())).start()
+        if isinstance(ev, Paused) and ev.step == 6:
+            threading.Timer(0.05, control.stop).start()
+    steps = [e.step for e in seen if isinstance(e, StepMetrics)]
+    assert steps == [1, 2, 3, 4, 5, 6]  # exactly one step while paused
+    changed = [e for e in seen if isinstance(e, SettingsChanged)]
+    assert changed and changed[0].changes == {"lr_d": 1e-5}
+    assert [e for e in seen if isinstance(e, StepMetrics)][-1].values["lr/d"] == pytest.approx(1e-5)
+    fin = seen[-1]
+    assert isinstance(fin, RunFinished) and fin.reason == "stopped" and fin.step == 6
+    ck = load_checkpoint(fin.checkpoint)
+    assert ck["step"] == 6
+    assert "lr_d = 1e-05" in ck["config_toml"]
+
+
+def test_divergence_pauses_and_keeps_the_last_good_checkpoint(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 1000, "checkpoint_every": 4})
+    control = Control()
+    seen = []
+    for ev in iter_train(cfg, tmp_path / "run", control):
+        seen.append(ev)
+        if isinstance(ev, CheckpointSaved) and ev.step == 4:
+            control.set(lr_d=1e38, lr_g=1e38)  # blows the weights up
+        if isinstance(ev, Paused) and ev.reason == "diverged":
+            control.stop()
+    warn = [e for e in seen if isinstance(e, HealthWarning) and e.kind == "nan"]
+    assert warn and "diverged" in warn[0].message and "latest.pt" in warn[0].message
+    fin = seen[-1]
+    assert fin.reason == "diverged"
+    good = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")
+    assert good["step"] == 4
+    assert all(torch.isfinite(v).all() for v in good["G"].values() if v.is_floating_point())
+
+
+def test_resume_after_divergence_rolls_back_and_continues(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 12, "checkpoint_every": 4})
+    control = Control()
+    seen = []
+    for ev in iter_train(cfg, tmp_path / "run", control):
+        seen.append(ev)
+        if isinstance(ev, CheckpointSaved) and ev.step == 4 and not any(isinstance(e, Paused) for e in seen):
+            control.set(lr_d=1e38, lr_g=1e38)
+        if isinstance(ev, Paused) and ev.reason == "diverged":
+            control.set(lr_d=1e-4, lr_g=1e-4)  # the user lowers the rates and resumes
+            control.resume()
+    fin = seen[-1]
+    assert fin.reason == "completed" and fin.step == 12
+    last = [e for e in seen if isinstance(e, StepMetrics)][-1]
+    assert np.isfinite(last.values["loss/d"])

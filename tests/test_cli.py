@@ -1,0 +1,166 @@
+"""The command line: exit codes, files written, clear one-line errors, Ctrl-C, and a Qt-free import."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganstudio import __version__
+from ganstudio.cli import main
+
+FAST = ["--threads", "2", "--log-every", "1"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "ganstudio", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_version_presets_datasets(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and __version__ in capsys.readouterr().out
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("gan-mlp-mnist", "dcgan-mnist", "cgan-mnist", "dcgan-fashion", "wgan-clip-mnist", "wgan-gp-fashion", "ring8", "grid25"):
+        assert name in out
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mnist", "fashion", "animals", "ring8", "grid25"):
+        assert name in out
+
+
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "cgan"
+    code = main(["train", "--preset", "cgan-mnist", "--steps", "4", "--batch-size", "16", "--run-dir", str(run), *FAST])
+    assert code == 0
+    return run
+
+
+def test_train_writes_a_run(cgan_run, capsys):
+    assert (cgan_run / "checkpoints/latest.pt").is_file()
+    assert (cgan_run / "samples/step_00000004.png").is_file()
+    lines = (cgan_run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
+
+
+def test_resume_continues_to_the_new_total(cgan_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(cgan_run, run)
+    assert main(["train", "--resume", str(run), "--steps", "6", *FAST]) == 0
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_sample_png_npy_and_class(cgan_run, tmp_path, capsys):
+    png = tmp_path / "grid.png"
+    assert main(["sample", str(cgan_run), "-n", "20", "-o", str(png)]) == 0
+    img = np.asarray(Image.open(png))
+    assert img.shape == (2 + 10 * 30, 2 + 2 * 30, 3)  # one row per class, 2 columns
+    npy = tmp_path / "s.npy"
+    assert main(["sample", str(cgan_run / "checkpoints/latest.pt"), "-n", "8", "--class", "3", "-o", str(npy)]) == 0
+    x = np.load(npy)
+    assert x.shape == (8, 1, 28, 28) and x.dtype == np.float32 and x.min() >= -1 and x.max() <= 1
+    # same seed, same samples; another seed differs
+    npy2 = tmp_path / "s2.npy"
+    main(["sample", str(cgan_run), "-n", "8", "--class", "3", "-o", str(npy2)])
+    assert np.array_equal(np.load(npy2), x)
+    main(["sample", str(cgan_run), "-n", "8", "--class", "3", "--seed", "1", "-o", str(npy2)])
+    assert not np.array_equal(np.load(npy2), x)
+
+
+def test_sample_points_model(tmp_path, capsys):
+    run = tmp_path / "ring"
+    assert main(["train", "--preset", "ring8", "--steps", "3", "--run-dir", str(run), *FAST]) == 0
+    out = tmp_path / "pts.npy"
+    assert main(["sample", str(run), "-n", "100", "-o", str(out)]) == 0
+    assert np.load(out).shape == (100, 2)
+    assert main(["sample", str(run), "-o", str(tmp_path / "scatter.png")]) == 0
+    assert Image.open(tmp_path / "scatter.png").size == (320, 320)
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["train", "--preset", "nope"], "unknown preset 'nope'; valid: .*dcgan-mnist"),
+        (["train", "--set", "lr=1"], "unknown config key 'lr'"),
+        (["train", "--set", "noequals"], "--set expects key=value"),
+        (["train", "--dataset", "/no/such/folder"], "no such dataset or path"),
+        (["train", "--config", "/no/such.toml"], "config file not found"),
+        (["train", "--resume", "/no/such/run"], "no such run directory"),
+        (["train", "--resume", "."], "no checkpoint"),
+        (["sample", "/no/such.pt"], "not found"),
+        (["sample", "README.md", "-o", "x.jpg"], "must end in .png"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ganstudio: error:")
+    import re
+
+    assert re.search(match, err), err
+    assert not (tmp_path / "runs").exists()  # nothing written
+
+
+def test_sample_class_on_unconditional_model_exits_2(tmp_path, capsys):
+    run = tmp_path / "ring"
+    main(["train", "--preset", "ring8", "--steps", "2", "--run-dir", str(run), *FAST])
+    assert main(["sample", str(run), "--class", "1", "-o", str(tmp_path / "x.png")]) == 2
+    assert "conditional" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_hostile_checkpoint_exits_2(tmp_path, capsys):
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    torch.save({"kind": "ganstudio-train", "x": Evil()}, tmp_path / "evil.pt")
+    assert main(["sample", str(tmp_path / "evil.pt"), "-o", str(tmp_path / "g.png")]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "g.png").exists()
+
+
+def test_existing_run_dir_exits_2_and_is_untouched(cgan_run, capsys):
+    before = (cgan_run / "checkpoints/latest.pt").stat().st_mtime_ns
+    assert main(["train", "--preset", "cgan-mnist", "--run-dir", str(cgan_run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (cgan_run / "checkpoints/latest.pt").stat().st_mtime_ns == before
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganstudio", "train", "--preset", "ring8", "--steps", "1000000", "--run-dir", str(run), *FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not (run / "metrics.jsonl").exists():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    from ganstudio.core.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run / "checkpoints/latest.pt")["step"] > 0
+
+
+def test_core_and_cli_import_without_qt():
+    code = "import sys, ganstudio.core.train, ganstudio.cli; print([m for m in ('PySide6', 'pyqtgraph') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
