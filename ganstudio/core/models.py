@@ -258,9 +258,9 @@ def _build_mlp(spec: ModelSpec) -> tuple[Generator, Discriminator]:
         )
         g = Generator(body, spec.z_dim, spec.num_classes, _g_embed_dim("mlp", spec), out_shape=(2,))
         trunk = nn.Sequential(
-            nn.Linear(2 + d_extra, dw), nn.LeakyReLU(0.2), nn.Dropout(spec.d_dropout),
-            nn.Linear(dw, dw), nn.LeakyReLU(0.2), nn.Dropout(spec.d_dropout),
-            nn.Linear(dw, dw), nn.LeakyReLU(0.2), nn.Dropout(spec.d_dropout),
+            nn.Linear(2 + d_extra, dw), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),
+            nn.Linear(dw, dw), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),
+            nn.Linear(dw, dw), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),
         )
         d = Discriminator(trunk, (dw,), flat_input=True, num_classes=spec.num_classes,
                           cond_d=spec.cond_d, minibatch=spec.minibatch)
@@ -281,8 +281,8 @@ def _build_mlp(spec: ModelSpec) -> tuple[Generator, Discriminator]:
     g = Generator(body, spec.z_dim, spec.num_classes, _g_embed_dim("mlp", spec), out_shape=(c, s, s))
     w = spec.d_width
     trunk = nn.Sequential(
-        nn.Linear(c * s * s + d_extra, 8 * w), nn.LeakyReLU(0.2), nn.Dropout(spec.d_dropout),  # (N, 512)
-        nn.Linear(8 * w, 4 * w), nn.LeakyReLU(0.2), nn.Dropout(spec.d_dropout),  # (N, 256)
+        nn.Linear(c * s * s + d_extra, 8 * w), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),  # (N, 512)
+        nn.Linear(8 * w, 4 * w), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),  # (N, 256)
     )
     d = Discriminator(trunk, (4 * w,), flat_input=True, num_classes=spec.num_classes,
                       cond_d=spec.cond_d, minibatch=spec.minibatch)
@@ -335,6 +335,24 @@ def _build_dcgan(spec: ModelSpec) -> tuple[Generator, Discriminator]:
 _KERAS_BN = dict(eps=1e-3, momentum=0.01)
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout's maths with a cheaper mask on the CPU.
+
+    torch's CPU dropout draws its mask with bernoulli_, about 3x slower than
+    uniform noise and a compare (128x64x14x14 on 2 threads: 11.6 ms vs 3.4 ms);
+    in dcgan-tf's D that was a fifth of every training step.  Same
+    distribution: keep with probability 1-p, scale kept units by 1/(1-p).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != "cpu" or self.p >= 1:
+            return F.dropout(x, self.p, True)  # fused kernels elsewhere
+        keep = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+        return x * keep
+
+
 @MODELS.register("dcgan-tf")
 def _build_dcgan_tf(spec: ModelSpec) -> tuple[Generator, Discriminator]:
     # Layer for layer the TensorFlow DCGAN tutorial (Keras LeakyReLU's default slope is 0.3).
@@ -360,10 +378,10 @@ def _build_dcgan_tf(spec: ModelSpec) -> tuple[Generator, Discriminator]:
     trunk = nn.Sequential(
         nn.Conv2d(_d_in_channels(spec), 64, 5, 2, 2),  # (N, 64, 14, 14)
         nn.LeakyReLU(0.3),
-        nn.Dropout(0.3),
+        Dropout(0.3),
         nn.Conv2d(64, 128, 5, 2, 2),  # (N, 128, 7, 7)
         nn.LeakyReLU(0.3),
-        nn.Dropout(0.3),
+        Dropout(0.3),
     )
     # Flatten + Dense(1) of the tutorial: the Discriminator shell flattens and owns the Linear.
     d = Discriminator(trunk, (128, 7, 7), flat_input=False, num_classes=spec.num_classes,

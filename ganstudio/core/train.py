@@ -170,7 +170,9 @@ class Trainer:
         self.g_params, self.g_layers, self.g_index = _layer_groups(self.G)
         self.d_params, self.d_layers, self.d_index = _layer_groups(self.D)
         # Real and fake can share one D pass unless D's BatchNorm would mix their statistics.
-        self.joint_d = not (self.D.has_batchnorm and cfg.separate_batches)
+        # Only on GPUs does the doubled batch pay: on the CPU two passes of 128 measured
+        # faster than one of 256 (dcgan-tf D, 2 threads: 106 vs 116 ms forward+backward).
+        self.joint_d = device.type == "cuda" and not (self.D.has_batchnorm and cfg.separate_batches)
         self.acc = torch.zeros(4, dtype=torch.float64, device=device)  # loss/d, loss/g, d/real, d/fake since the last log
         self.acc_n = 0
         self.extra_acc: dict[str, torch.Tensor] = {}
