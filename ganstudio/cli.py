@@ -99,8 +99,13 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
 
 
 def cmd_presets(args) -> int:
-    from ganstudio.core.config import PRESETS
+    from ganstudio.core.config import PRESETS, to_toml
 
+    if args.name:
+        preset = PRESETS.get(args.name)
+        print(f"# preset {preset.name}: {preset.summary}")
+        print(to_toml(preset.config()))
+        return 0
     width = max(map(len, PRESETS.names()))
     for name, preset in PRESETS.items():
         print(f"{name:<{width}}  {preset.summary}")
@@ -274,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganstudio {ganstudio.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("presets", help="list the training presets").set_defaults(func=cmd_presets)
+    pr = sub.add_parser("presets", help="list the training presets, or print one as an editable TOML config")
+    pr.add_argument("name", nargs="?", help="print this preset's full config (save it, edit it, pass it to --config)")
+    pr.set_defaults(func=cmd_presets)
     sub.add_parser("datasets", help="list the built-in datasets").set_defaults(func=cmd_datasets)
 
     t = sub.add_parser("train", help="train a GAN headless, writing a run directory",

@@ -30,6 +30,13 @@ def test_version_presets_datasets(capsys):
     out = capsys.readouterr().out
     for name in ("gan-mlp-mnist", "dcgan-mnist", "cgan-mnist", "dcgan-fashion", "wgan-clip-mnist", "wgan-gp-fashion", "ring8", "grid25"):
         assert name in out
+    assert main(["presets", "wgan-gp-fashion"]) == 0
+    toml_text = capsys.readouterr().out
+    from ganstudio.core.config import PRESETS, from_toml
+
+    assert from_toml(toml_text) == PRESETS.get("wgan-gp-fashion").config()
+    assert main(["presets", "nope"]) == 2
+    assert "unknown preset" in capsys.readouterr().err
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     for name in ("mnist", "fashion", "animals", "ring8", "grid25"):
@@ -161,6 +168,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
 
 
 def test_core_and_cli_import_without_qt():
-    code = "import sys, ganstudio.core.train, ganstudio.cli; print([m for m in ('PySide6', 'pyqtgraph') if m in sys.modules])"
+    code = (
+        "import sys, pkgutil, importlib, ganstudio.core, ganstudio.cli\n"
+        "for m in pkgutil.iter_modules(ganstudio.core.__path__): importlib.import_module('ganstudio.core.' + m.name)\n"
+        "print([m for m in ('PySide6', 'pyqtgraph') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

@@ -259,3 +259,17 @@ def test_generator_single_sample_preview_in_eval_mode():
         G, _ = build_models(name, ModelSpec(g_width=8, d_width=8))
         G.eval()
         assert G(torch.randn(1, 100)).shape == (1, 1, 28, 28)
+
+
+def test_fast_dropout_keeps_the_distribution_of_nn_dropout():
+    from ganstudio.core.models import Dropout
+
+    torch.manual_seed(0)
+    drop = Dropout(0.3).train()
+    x = torch.ones(200_000)
+    y = drop(x)
+    kept = (y > 0).float().mean().item()
+    assert abs(kept - 0.7) < 0.005
+    assert torch.allclose(y[y > 0], torch.full_like(y[y > 0], 1 / 0.7))
+    assert abs(y.mean().item() - 1.0) < 0.01  # expectation preserved
+    assert torch.equal(drop.eval()(x), x)
