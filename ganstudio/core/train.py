@@ -7,7 +7,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,10 @@ RESUME_CHANGEABLE = frozenset(
     {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "lr_g", "lr_d",
      "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise", "lr_decay"}
 )
+
+
+class StepAborted(Exception):
+    """A stop arrived mid-step; the step was undone."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -200,8 +204,30 @@ class Trainer:
         v = value.detach().double()
         self.extra_acc[key] = self.extra_acc[key] + v if key in self.extra_acc else v
 
-    def train_step(self, log: bool) -> dict[str, float]:
+    def _snapshot(self) -> tuple:
+        cuda = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
+        smp = self.sampler  # perm is replaced, never mutated, so a reference is a snapshot
+        return (torch.get_rng_state(), cuda, (smp.gen.get_state(), smp.perm, smp.pos, smp.epoch), dict(self.extra_acc))
+
+    def _restore(self, snap: tuple) -> None:
+        torch.set_rng_state(snap[0])
+        if snap[1] is not None:
+            torch.cuda.set_rng_state_all(snap[1])
+        smp = self.sampler
+        smp.gen.set_state(snap[2][0])
+        smp.perm, smp.pos, smp.epoch = snap[2][1:]
+        self.extra_acc = snap[3]
+
+    def train_step(self, log: bool, abort: Callable[[], bool] | None = None) -> dict[str, float]:
+        """One G update after n_critic D updates.
+
+        `abort` is polled once the first D gradient is computed, before any weight
+        changes: a stop pressed mid-step takes effect within about half a step, and
+        the step is undone (RNG and batch order restored) so the checkpoint written
+        next is exactly the state after the previous step.
+        """
         cfg, loss, G, D = self.cfg, self.loss, self.G, self.D
+        snap = self._snapshot() if abort is not None else None
         f = self._lr_factor()
         for group in self.opt_g.param_groups:
             group["lr"] = cfg.lr_g * f
@@ -251,6 +277,9 @@ class Trainer:
                 loss_d = loss_d + 0.5 * cfg.r1_gamma * r1
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            if i == 0 and abort is not None and abort():
+                self._restore(snap)
+                raise StepAborted
             if log and i == cfg.n_critic - 1:
                 grads.update(grad_norms(self.d_params, self.d_layers, self.d_index, "grad_norm/d"))
             self.opt_d.step()
@@ -496,7 +525,11 @@ def iter_train(
 
             cfg = trainer.cfg
             log = (trainer.step + 1) % cfg.log_every == 0 or trainer.step + 1 == cfg.steps
-            grads = trainer.train_step(log)
+            try:
+                grads = trainer.train_step(log, abort=lambda: control.stop_requested)
+            except StepAborted:
+                reason = "stopped"
+                break
             step = trainer.step
 
             if log:

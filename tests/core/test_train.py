@@ -185,3 +185,21 @@ def test_resume_after_divergence_rolls_back_and_continues(tmp_path, tiny_overrid
     assert fin.reason == "completed" and fin.step == 12
     last = [e for e in seen if isinstance(e, StepMetrics)][-1]
     assert np.isfinite(last.values["loss/d"])
+
+
+def test_stop_mid_step_undoes_the_step_and_resume_stays_exact(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "batch_size": 64, "steps": 12})
+    straight = run_all(cfg, tmp_path / "straight")
+    control = Control()
+    stop_at = {}
+    for ev in iter_train(cfg, tmp_path / "split", control):
+        if isinstance(ev, StepMetrics) and ev.step == 5:
+            # pressed while step 6 is running, from another thread (as the studio's Stop button does)
+            threading.Timer(0.02, control.stop).start()
+        if isinstance(ev, RunFinished):
+            stop_at = ev.step
+    assert 5 <= stop_at < 12
+    assert load_checkpoint(tmp_path / "split/checkpoints/latest.pt")["step"] == stop_at
+    resumed = run_all(cfg, tmp_path / "split", resume=True)
+    a, b = _losses(straight, stop_at), _losses(resumed, stop_at)
+    assert a == b and sorted(a) == list(range(stop_at + 1, 13))
