@@ -86,6 +86,7 @@ class Control:
         self._paused = False
         self._steps_granted = 0
         self._changes: dict[str, Any] = {}
+        self._save = False
 
     # --- called from any thread
     def stop(self) -> None:
@@ -106,6 +107,12 @@ class Control:
         """While paused: run n more steps, then pause again."""
         with self._cond:
             self._steps_granted += n
+            self._cond.notify_all()
+
+    def save_checkpoint(self) -> None:
+        """Write a checkpoint at the next step boundary (also while paused)."""
+        with self._cond:
+            self._save = True
             self._cond.notify_all()
 
     def set(self, **changes: Any) -> None:
@@ -129,16 +136,23 @@ class Control:
             changes, self._changes = self._changes, {}
             return changes
 
-    def wait_while_paused(self) -> bool:
-        """Block while paused; True when the loop may take a step, False when it must stop.
+    def wait_while_paused(self) -> str:
+        """Block while paused: "stop", "save" (a checkpoint was asked for), or "go" for one step.
 
         A single step granted while paused is consumed here.
         """
         with self._cond:
-            while self._paused and not self._stop and self._steps_granted == 0:
+            while self._paused and not self._stop and self._steps_granted == 0 and not self._save:
                 self._cond.wait()
             if self._stop:
-                return False
+                return "stop"
+            if self._save:
+                return "save"
             if self._paused:
                 self._steps_granted -= 1
-            return True
+            return "go"
+
+    def take_save_request(self) -> bool:
+        with self._cond:
+            asked, self._save = self._save, False
+            return asked

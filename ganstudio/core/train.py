@@ -506,11 +506,16 @@ def iter_train(
             if control.stop_requested:
                 reason = "stopped"
                 break
+            if control.take_save_request():
+                yield from save(periodic=True)
             if control.paused:
                 yield Paused(step=trainer.step)
-                if not control.wait_while_paused():
+                action = control.wait_while_paused()
+                if action == "stop":
                     reason = "stopped"
                     break
+                if action == "save":
+                    continue  # saved at the top of the loop, then paused again
                 if not control.paused:
                     yield Resumed(step=trainer.step)
                 t_log = time.perf_counter()
@@ -540,7 +545,11 @@ def iter_train(
                     yield health.nan_warning(step, last_ckpt)
                     control.pause()
                     yield Paused(step=step, reason="diverged")
-                    if not control.wait_while_paused() or not last_ckpt:
+                    action = control.wait_while_paused()
+                    while action == "save":  # the last good checkpoint is already on disk
+                        control.take_save_request()
+                        action = control.wait_while_paused()
+                    if action == "stop" or not last_ckpt:
                         reason = "diverged"
                         break
                     # Resume after a divergence: roll back to the last good checkpoint, keep new settings.

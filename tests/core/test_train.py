@@ -203,3 +203,19 @@ def test_stop_mid_step_undoes_the_step_and_resume_stays_exact(tmp_path, tiny_ove
     resumed = run_all(cfg, tmp_path / "split", resume=True)
     a, b = _losses(straight, stop_at), _losses(resumed, stop_at)
     assert a == b and sorted(a) == list(range(stop_at + 1, 13))
+
+
+def test_save_checkpoint_on_request_while_paused(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 100_000})
+    control = Control()
+    saved = []
+    for ev in iter_train(cfg, tmp_path / "run", control):
+        if isinstance(ev, StepMetrics) and ev.step == 3:
+            control.pause()
+        if isinstance(ev, Paused) and not saved:
+            control.save_checkpoint()  # pressed while paused: written without another step
+        if isinstance(ev, CheckpointSaved):
+            saved.append(ev)
+            control.stop()
+    assert [e.step for e in saved][:1] == [3]
+    assert load_checkpoint(tmp_path / "run/checkpoints/step_00000003.pt")["step"] == 3
