@@ -274,7 +274,7 @@ def cmd_sample(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ganstudio",
-        description="GAN Studio: train GANs (headless here; the studio window comes with no arguments), sample from them.",
+        description="GAN Studio: with no command, opens the studio window; the commands below train and sample headless.",
     )
     p.add_argument("--version", action="version", version=f"ganstudio {ganstudio.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -283,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("name", nargs="?", help="print this preset's full config (save it, edit it, pass it to --config)")
     pr.set_defaults(func=cmd_presets)
     sub.add_parser("datasets", help="list the built-in datasets").set_defaults(func=cmd_datasets)
+    st = sub.add_parser("studio", help="open the studio window (the default with no command)")
+    st.add_argument("path", nargs="?", help="a run directory to open, or a dataset folder/file to select")
 
     t = sub.add_parser("train", help="train a GAN headless, writing a run directory",
                        description="Train a GAN. Writes RUN/config.toml, metrics.jsonl, samples/step_N.png and "
@@ -317,9 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "command", None) or args.command == "studio":
+        from ganstudio.ui.app import run_studio  # Qt is imported only here
+
+        return run_studio(open_path=getattr(args, "path", None))
     try:
         return args.func(args)
     except _user_errors() as e:

@@ -68,7 +68,7 @@ class TrainConfig:
     steps: int = _f(2000, "run", "Total number of G updates; a resumed run continues up to this.", minimum=1)
     seed: int = _f(0, "run", "Seed of every random number: the same seed and config give the same run.")
     device: str = _f("auto", "run", "auto picks CUDA when available.", choices=("auto", "cpu", "cuda"))
-    threads: int = _f(0, "run", "CPU threads for torch; 0 = all cores.", minimum=0)
+    threads: int = _f(0, "run", "CPU threads for torch; 0 = automatic (all cores for images, one for tiny 2-D models).", minimum=0)
     log_every: int = _f(10, "run", "Steps between metric records (losses are averaged over them).", minimum=1)
     sample_every: int = _f(200, "run", "Steps between saved sample grids (the timeline).", minimum=1)
     checkpoint_every: int = _f(1000, "run", "Steps between periodic checkpoints (latest.pt is always updated then too).", minimum=1)

@@ -1,0 +1,1 @@
+"""PySide6 + pyqtgraph studio: main window, panels, and the bridge to the training core."""

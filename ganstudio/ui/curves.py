@@ -1,0 +1,226 @@
+"""CurvesPanel: losses, D outputs, gradient norms and speed, plotted live with pyqtgraph."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+# (plot title, [(metric key, pen colour, legend name)])
+PLOTS = (
+    ("Loss", [("loss/d", "#d62728", "D"), ("loss/g", "#1f77b4", "G")]),
+    ("D output", [("d/real", "#2ca02c", "D(x)"), ("d/fake", "#ff7f0e", "D(G(z))")]),
+    ("Gradient norm", [("grad_norm/d", "#d62728", "D"), ("grad_norm/g", "#1f77b4", "G")]),
+    ("Images / s", [("img_per_s", "#7f7f7f", "img/s")]),
+)
+LAYER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a")
+
+
+class Series:
+    """A growing column with its smoothed twin (amortised doubling: appends are O(1)).
+
+    Smoothing is the TensorBoard-style debiased exponential moving average, kept
+    up to date on append so a redraw never walks the whole history in Python.
+    """
+
+    def __init__(self, weight: float):
+        self.x = np.empty(256)
+        self.y = np.empty(256)
+        self.ys = np.empty(256)
+        self.n = 0
+        self.weight = weight
+        self._acc = self._norm = 0.0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x, self.y, self.ys = (np.resize(a, 2 * self.n) for a in (self.x, self.y, self.ys))
+        self.x[self.n], self.y[self.n] = x, y
+        self.ys[self.n] = self._smooth_one(y)
+        self.n += 1
+
+    def _smooth_one(self, v: float) -> float:
+        if not math.isfinite(v):
+            return v
+        w = self.weight
+        self._acc = self._acc * w + (1 - w) * v
+        self._norm = self._norm * w + (1 - w)
+        return self._acc / self._norm
+
+    def set_weight(self, weight: float) -> None:
+        self.weight, self._acc, self._norm = weight, 0.0, 0.0
+        for i in range(self.n):
+            self.ys[i] = self._smooth_one(self.y[i])
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[: self.n], self.y[: self.n]
+
+    def smoothed(self) -> np.ndarray:
+        return self.ys[: self.n]
+
+
+class CurvesPanel(QWidget):
+    """Plot items are made once; a timer pushes new data with setData at most ~10 times a second."""
+
+    exported = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, refresh_ms: int = 100):
+        super().__init__(parent)
+        self.series: dict[str, Series] = {}
+        self.records: list[dict] = []
+        self._dirty = False
+        self._smoothing = 0.6
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.raw_items: dict[str, pg.PlotDataItem] = {}
+        self.smooth_items: dict[str, pg.PlotDataItem] = {}
+        self.layer_items: dict[str, pg.PlotDataItem] = {}
+        for i, (title, lines) in enumerate(PLOTS):
+            plot = self.layout_widget.addPlot(row=i // 2, col=i % 2, title=title)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.addLegend(offset=(5, 5))
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            self.plots[title] = plot
+            for key, colour, name in lines:
+                raw_pen = pg.mkPen(colour, width=1)
+                raw_pen.setStyle(Qt.PenStyle.SolidLine)
+                c = pg.mkColor(colour)
+                c.setAlpha(70)
+                self.raw_items[key] = plot.plot([], [], pen=pg.mkPen(c, width=1))
+                self.smooth_items[key] = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=name)
+        self.plots["Loss"].setLabel("bottom", "step")
+        self.plots["Gradient norm"].setLabel("bottom", "step")
+
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setRange(0, 99)
+        self.smoothing_slider.setValue(int(self._smoothing * 100))
+        self.smoothing_slider.setToolTip("Smoothing of the bold lines (exponential moving average); the faint lines are raw.")
+        self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_changed)
+        self.log_check = QCheckBox("Log scale")
+        self.log_check.setToolTip("Logarithmic y axis for losses and gradient norms (spans several orders of magnitude).")
+        self.log_check.toggled.connect(self._on_log_check_toggled)
+        self.layers_check = QCheckBox("Per-layer gradients")
+        self.layers_check.setToolTip("Show the gradient norm of each layer of G and D: a layer whose norm collapses or explodes is where training breaks.")
+        self.layers_check.toggled.connect(lambda _: self._mark_dirty())
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Save every logged metric of this run as a CSV table.")
+        self.export_button.clicked.connect(self._on_export_button_clicked)
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Smoothing"))
+        bar.addWidget(self.smoothing_slider, 1)
+        bar.addWidget(self.log_check)
+        bar.addWidget(self.layers_check)
+        bar.addWidget(self.export_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.layout_widget, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(refresh_ms)
+        self._timer.timeout.connect(self._refresh)
+        self._timer.start()
+
+    # ------------------------------------------------------------ data in
+
+    def clear(self) -> None:
+        self.series.clear()
+        self.records.clear()
+        for item in list(self.raw_items.values()) + list(self.smooth_items.values()):
+            item.setData([], [])
+        for key, item in self.layer_items.items():
+            item.getViewBox() and item.getViewBox().removeItem(item)
+        self.layer_items.clear()
+        self._dirty = True
+
+    def add_records(self, records: list[dict]) -> None:
+        """Records are {"step": N, key: value, ...} as in metrics.jsonl."""
+        for rec in records:
+            step = rec.get("step")
+            if step is None:
+                continue
+            if self.records and step <= self.records[-1]["step"]:
+                # a resumed run re-logs steps after its checkpoint: drop what it replaces
+                self._truncate(step - 1)
+            self.records.append(rec)
+            for key, value in rec.items():
+                if key == "step" or not isinstance(value, (int, float)):
+                    continue
+                s = self.series.get(key)
+                if s is None:
+                    s = self.series[key] = Series(self._smoothing)
+                s.append(step, float(value))
+        self._mark_dirty()
+
+    def add_metrics(self, events: list) -> None:
+        self.add_records([{"step": ev.step, **ev.values} for ev in events])
+
+    def _truncate(self, step: int) -> None:
+        keep = [r for r in self.records if r["step"] <= step]
+        self.series.clear()
+        self.records = []
+        self.add_records(keep)
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+
+    # ------------------------------------------------------------ drawing (timer)
+
+    def _refresh(self) -> None:
+        if not self._dirty or not self.isVisible():
+            return
+        self._dirty = False
+        for key, item in self.raw_items.items():
+            s = self.series.get(key)
+            if s is None:
+                continue
+            x, y = s.view()
+            item.setData(x, y)
+            self.smooth_items[key].setData(x, s.smoothed())
+        show_layers = self.layers_check.isChecked()
+        plot = self.plots["Gradient norm"]
+        layer_keys = [k for k in self.series if k.startswith(("grad_norm/d/", "grad_norm/g/"))]
+        for i, key in enumerate(layer_keys):
+            item = self.layer_items.get(key)
+            if item is None:
+                colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+                item = self.layer_items[key] = plot.plot([], [], pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
+            item.setVisible(show_layers)
+            if show_layers:
+                item.setData(*self.series[key].view())
+
+    def showEvent(self, event) -> None:
+        self._dirty = True
+        super().showEvent(event)
+
+    # ------------------------------------------------------------ controls
+
+    def _on_smoothing_slider_changed(self, value: int) -> None:
+        self._smoothing = value / 100
+        for key in self.raw_items:
+            if key in self.series:
+                self.series[key].set_weight(self._smoothing)
+        self._mark_dirty()
+
+    def _on_log_check_toggled(self, on: bool) -> None:
+        for title in ("Loss", "Gradient norm"):
+            self.plots[title].setLogMode(y=on)
+
+    def export_csv(self, path: str) -> None:
+        keys = sorted({k for r in self.records for k in r if k != "step"})
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["step", *keys])
+            for r in self.records:
+                w.writerow([r["step"], *(r.get(k, "") for k in keys)])
+        self.exported.emit(path)
+
+    def _on_export_button_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)

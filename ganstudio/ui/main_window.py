@@ -1,0 +1,392 @@
+"""MainWindow: composes the setup, samples, curves and health panels around one TrainBridge."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QToolBar,
+    QWidget,
+)
+
+from ganstudio.ui.bridge import TrainBridge
+from ganstudio.ui.curves import CurvesPanel
+from ganstudio.ui.panels import HealthPanel, RunFollower
+from ganstudio.ui.samples import SamplesPanel
+from ganstudio.ui.setup import SetupPanel
+
+MAX_RECENT = 8
+DATASET_SUFFIXES = (".npz", ".gz", "-ubyte")
+
+
+def default_runs_root() -> Path:
+    return Path.home() / "GANStudio" / "runs"
+
+
+class _Preloader(QObject):
+    """Imports torch and the training core in the background so the window shows at once."""
+
+    ready = Signal()
+
+    def start(self) -> None:
+        def work():
+            import ganstudio.core.train  # noqa: F401  (torch, models, losses, data)
+
+            self.ready.emit()
+
+        threading.Thread(target=work, name="ganstudio-preload", daemon=True).start()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, runs_root: str | Path | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("GAN Studio")
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("GANStudio", "GANStudio")
+        self.runs_root = Path(runs_root) if runs_root else default_runs_root()
+        self.run_dir: Path | None = None
+        self._close_when_idle = False
+        self._t_run = None
+        self._step_t0 = None
+
+        self.bridge = TrainBridge(self)
+        self.setup = SetupPanel()
+        self.samples = SamplesPanel()
+        self.curves = CurvesPanel()
+        self.health = HealthPanel()
+        self.follower = RunFollower(self)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.samples)
+        split.addWidget(self.curves)
+        split.setSizes([420, 380])
+        self.setCentralWidget(split)
+        self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._build_actions()
+        self._build_status()
+
+        b = self.bridge
+        b.started.connect(self._on_bridge_started)
+        b.metrics_ready.connect(self._on_bridge_metrics_ready)
+        b.sample_ready.connect(self._on_bridge_sample_ready)
+        b.samples_saved.connect(self.samples.add_saved)
+        b.warning_raised.connect(self._on_bridge_warning_raised)
+        b.state_changed.connect(self._on_bridge_state_changed)
+        b.checkpoint_saved.connect(lambda ev: self.statusBar().showMessage(f"checkpoint saved: {ev.path}", 5000))
+        b.settings_changed.connect(lambda ch: self.statusBar().showMessage(f"applied: {ch}", 5000))
+        b.finished.connect(self._on_bridge_finished)
+        b.failed.connect(self._on_bridge_failed)
+        self.follower.records_added.connect(self.curves.add_records)
+        self.follower.samples_added.connect(self.samples.add_saved)
+        self.follower.reset.connect(self.curves.clear)
+
+        self._preloader = _Preloader(self)
+        self._preloader.ready.connect(self._on_preloader_ready)
+        self._preloader.start()
+        self._update_actions()
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+
+    # ------------------------------------------------------------ construction
+
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, tip: str, slot, shortcut=None, checkable=False) -> QAction:
+        a = QAction(text, self)
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        return a
+
+    def _build_actions(self) -> None:
+        self.train_action = self._action("Train", "Start training with the settings on the left.", self._on_train_action)
+        self.pause_action = self._action("Pause", "Pause between steps; press again to resume.", self._on_pause_action, "Space", checkable=True)
+        self.step_action = self._action("Step", "Run exactly one training step while paused.", self.bridge.step)
+        self.stop_action = self._action("Stop", "Stop training and save a checkpoint (resumable later).", self.bridge.stop)
+        self.save_action = self._action("Save checkpoint", "Write a checkpoint now (also while paused).", self.bridge.save_checkpoint, QKeySequence.StandardKey.Save)
+        self.open_action = self._action("Open run…", "Open a run directory: its config, curves and sample timeline; follows it live if it is still being written.", self._on_open_action, QKeySequence.StandardKey.Open)
+        self.resume_action = self._action("Resume run", "Continue training the opened run from its latest checkpoint.", self._on_resume_action)
+        tb = QToolBar("Training")
+        tb.setObjectName("training")
+        for a in (self.train_action, self.pause_action, self.step_action, self.stop_action, self.save_action, self.open_action, self.resume_action):
+            tb.addAction(a)
+        self.addToolBar(tb)
+
+        live = QToolBar("Live settings")
+        live.setObjectName("live")
+        self.lr_g_edit = QLineEdit()
+        self.lr_d_edit = QLineEdit()
+        for w, name in ((self.lr_g_edit, "lr_g"), (self.lr_d_edit, "lr_d")):
+            w.setMaximumWidth(80)
+            w.setToolTip(f"{name}: applied to the running loop between steps")
+            live.addWidget(QLabel(f" {name} "))
+            live.addWidget(w)
+        self.n_critic_spin = QSpinBox()
+        self.n_critic_spin.setRange(1, 100)
+        self.n_critic_spin.setToolTip("D updates per G update, applied between steps")
+        live.addWidget(QLabel(" n_critic "))
+        live.addWidget(self.n_critic_spin)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("Send the learning rates and n_critic to the running loop.")
+        self.apply_button.clicked.connect(self._on_apply_button_clicked)
+        live.addWidget(self.apply_button)
+        self.addToolBar(live)
+
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.open_action)
+        self.recent_menu = menu.addMenu("Recent runs")
+        self._fill_recent_menu()
+        menu.addSeparator()
+        menu.addAction(self._action("Quit", "Quit (stops training gracefully first).", self.close, QKeySequence.StandardKey.Quit))
+        run_menu = self.menuBar().addMenu("&Training")
+        for a in (self.train_action, self.pause_action, self.step_action, self.stop_action, self.save_action, self.resume_action):
+            run_menu.addAction(a)
+
+    def _build_status(self) -> None:
+        self.step_label = QLabel("step –")
+        self.speed_label = QLabel("")
+        self.eta_label = QLabel("")
+        self.device_label = QLabel("")
+        for w in (self.step_label, self.speed_label, self.eta_label, self.device_label):
+            self.statusBar().addPermanentWidget(w)
+
+    # ------------------------------------------------------------ state
+
+    def _update_actions(self) -> None:
+        state = self.bridge.state
+        running = state in ("running", "paused", "stopping")
+        self.train_action.setEnabled(not running)
+        self.pause_action.setEnabled(state in ("running", "paused"))
+        self.pause_action.setChecked(state == "paused")
+        self.pause_action.setText("Resume" if state == "paused" else "Pause")
+        self.step_action.setEnabled(state == "paused")
+        self.stop_action.setEnabled(state in ("running", "paused"))
+        self.save_action.setEnabled(state in ("running", "paused"))
+        self.apply_button.setEnabled(state in ("running", "paused"))
+        self.resume_action.setEnabled(not running and self.run_dir is not None and (self.run_dir / "checkpoints/latest.pt").is_file())
+        self.setup.setEnabled(not running)
+
+    def _remember_run(self, path: Path) -> None:
+        recent = [p for p in (self.settings.value("recent_runs") or []) if p != str(path)]
+        self.settings.setValue("recent_runs", [str(path)] + recent[: MAX_RECENT - 1])
+        self._fill_recent_menu()
+
+    def recent_runs(self) -> list[str]:
+        value = self.settings.value("recent_runs") or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        runs = [p for p in self.recent_runs() if Path(p).is_dir()]
+        for p in runs:
+            self.recent_menu.addAction(p, lambda p=p: self.open_run(p))
+        self.recent_menu.setEnabled(bool(runs))
+
+    # ------------------------------------------------------------ training
+
+    def _start(self, cfg, run_dir: Path, resume: bool) -> None:
+        self.follower.stop()
+        self.run_dir = run_dir
+        self.health.clear()
+        if not resume:
+            self.curves.clear()
+        self.samples.clear(None)
+        self.lr_g_edit.setText(f"{cfg.lr_g:g}")
+        self.lr_d_edit.setText(f"{cfg.lr_d:g}")
+        self.n_critic_spin.setValue(cfg.n_critic)
+        self._t_run, self._step_t0 = None, None
+        self.bridge.start(cfg, run_dir, resume=resume)
+        self._remember_run(run_dir)
+        self._update_actions()
+
+    def _on_train_action(self) -> None:
+        from ganstudio.core.checkpoint import default_run_dir
+        from ganstudio.core.config import ConfigError
+
+        try:
+            cfg = self.setup.config()
+        except ConfigError as e:
+            QMessageBox.warning(self, "Check the settings", str(e))
+            return
+        self._start(cfg, default_run_dir(self.setup.preset_combo.currentText(), self.runs_root), resume=False)
+
+    def _on_resume_action(self) -> None:
+        if self.run_dir is None:
+            return
+        from ganstudio.core.checkpoint import CheckpointError
+        from ganstudio.core.train import config_from_checkpoint
+
+        try:
+            cfg, _ = config_from_checkpoint(self.run_dir / "checkpoints/latest.pt")
+        except CheckpointError as e:
+            QMessageBox.warning(self, "Cannot resume", str(e))
+            return
+        self._start(cfg, self.run_dir, resume=True)
+
+    def _on_pause_action(self) -> None:
+        if self.bridge.state == "paused":
+            self.bridge.resume()
+        else:
+            self.bridge.pause()
+
+    def _on_apply_button_clicked(self) -> None:
+        try:
+            changes = {"lr_g": float(self.lr_g_edit.text()), "lr_d": float(self.lr_d_edit.text()), "n_critic": self.n_critic_spin.value()}
+        except ValueError:
+            QMessageBox.warning(self, "Live settings", "Learning rates must be numbers, e.g. 2e-4.")
+            return
+        self.bridge.set(**changes)
+
+    def _on_bridge_started(self, ev) -> None:
+        self.device_label.setText(ev.device)
+        self.step_label.setText(f"step {ev.step} / {ev.total_steps}")
+        if ev.config.get("dataset") in ("ring8", "grid25") or (self.setup.dataset is not None and self.setup.dataset.kind == "points"):
+            from ganstudio.core.data import grid25_centers, ring8_centers
+
+            centres = ring8_centers() if ev.config.get("dataset") == "ring8" else grid25_centers() if ev.config.get("dataset") == "grid25" else None
+            self.samples.clear(centres)
+        if ev.skipped:
+            self.statusBar().showMessage(ev.skipped, 15000)
+
+    def _on_bridge_metrics_ready(self, events: list) -> None:
+        self.curves.add_metrics(events)
+        last = events[-1]
+        now = time.perf_counter()
+        if self._t_run is None:
+            self._t_run, self._step_t0 = now, last.step
+        total = self.bridge.total_steps
+        self.step_label.setText(f"step {last.step} / {total}")
+        self.speed_label.setText(f"{last.values.get('img_per_s', 0):,.0f} img/s")
+        done = last.step - self._step_t0
+        if done > 0 and now > self._t_run:
+            eta = (total - last.step) * (now - self._t_run) / done
+            self.eta_label.setText(f"ETA {int(eta) // 60}m{int(eta) % 60:02d}s")
+
+    def _on_bridge_sample_ready(self, ev) -> None:
+        self.samples.show_live(ev.step, ev.image, ev.points)
+
+    def _on_bridge_warning_raised(self, ev) -> None:
+        self.health.add_warning(ev.step, ev.kind, ev.message, ev.advice)
+        if ev.kind == "nan":
+            self.statusBar().showMessage("Training diverged and is paused: see Health.", 15000)
+
+    def _on_bridge_state_changed(self, state: str) -> None:
+        self._update_actions()
+        if state == "idle" and self._close_when_idle:
+            self.close()
+
+    def _on_bridge_finished(self, ev) -> None:
+        self.statusBar().showMessage(f"training {ev.reason} at step {ev.step}; checkpoint: {ev.checkpoint}", 15000)
+
+    def _on_bridge_failed(self, message: str) -> None:
+        QMessageBox.warning(self, "Training could not run", message)
+
+    # ------------------------------------------------------------ runs on disk
+
+    def _on_open_action(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a run directory", str(self.runs_root))
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a run directory's config, curves and sample timeline; follow it while it grows."""
+        from ganstudio.core.config import ConfigError, load_toml
+
+        path = Path(path)
+        if not (path / "config.toml").is_file() and not (path / "metrics.jsonl").is_file():
+            QMessageBox.warning(self, "Open run", f"{path} is not a GAN Studio run (no config.toml or metrics.jsonl).")
+            return False
+        if self.bridge.running:
+            QMessageBox.information(self, "Open run", "Stop the current training first.")
+            return False
+        try:
+            cfg = load_toml(path / "config.toml")
+            self.setup.set_config(cfg)
+            centres = None
+            if cfg.dataset in ("ring8", "grid25"):
+                from ganstudio.core.data import grid25_centers, ring8_centers
+
+                centres = ring8_centers() if cfg.dataset == "ring8" else grid25_centers()
+            self.samples.clear(centres)
+            self.step_label.setText(f"step – / {cfg.steps}")
+        except ConfigError as e:
+            self.statusBar().showMessage(f"config not readable: {e}", 10000)
+            self.samples.clear(None)
+        self.health.clear()
+        self.run_dir = path
+        self.follower.follow(path, live=True)
+        self._remember_run(path)
+        self._update_actions()
+        self.setWindowTitle(f"GAN Studio — {path.name}")
+        return True
+
+    # ------------------------------------------------------------ drops
+
+    @staticmethod
+    def _droppable(path: Path) -> bool:
+        return path.is_dir() or path.name.endswith(DATASET_SUFFIXES)
+
+    def dragEnterEvent(self, event) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if urls and self._droppable(Path(urls[0].toLocalFile())):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls()]
+        for p in paths:
+            if self._droppable(p):
+                self.drop_path(p)
+                event.acceptProposedAction()
+                return
+
+    def drop_path(self, path: Path) -> None:
+        """A dropped run directory opens the run; any other folder or IDX/npz file becomes the dataset."""
+        if path.is_dir() and (path / "config.toml").is_file() and (path / "metrics.jsonl").is_file():
+            self.open_run(path)
+        elif not self.bridge.running:
+            self.setup.set_dataset(str(path))
+
+    # ------------------------------------------------------------ start / close
+
+    def _on_preloader_ready(self) -> None:
+        self.setup.fill_registry_choices()
+        self.setup.inspect_dataset()
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        if self.bridge.running:
+            # Never block the GUI on the training thread: ask it to stop (it saves a
+            # checkpoint), and close for real when it reports idle.
+            self._close_when_idle = True
+            self.bridge.stop()
+            self.statusBar().showMessage("Stopping training and saving a checkpoint…")
+            event.ignore()
+            return
+        self.follower.stop()
+        event.accept()

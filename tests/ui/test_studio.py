@@ -1,0 +1,193 @@
+"""The studio window, driven as a person would (offscreen): train, pause, step, stop, live lr, drops, runs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from ganstudio.core.checkpoint import load_checkpoint
+from ganstudio.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    # message boxes would block an offscreen test: record them instead
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(runs_root=tmp_path / "runs", settings=settings)
+    w.messages = shown
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    if w.bridge.running:
+        w.bridge.stop()
+        qtbot.waitUntil(lambda: not w.bridge.running, timeout=30_000)
+
+
+def set_field(w, name, value):
+    editor = w.setup.editors[name]
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox
+
+    if isinstance(editor, QSpinBox):
+        editor.setValue(value)
+    elif isinstance(editor, QCheckBox):
+        editor.setChecked(value)
+    elif isinstance(editor, QComboBox):
+        if editor.findText(str(value)) < 0:
+            editor.addItem(str(value))
+        editor.setCurrentText(str(value))
+    else:
+        editor.setText(str(value))
+
+
+def tiny(w, preset="ring8", steps=100_000, **fields):
+    w.setup.preset_combo.setCurrentText(preset)
+    for name, value in {"steps": steps, "batch_size": 16, "log_every": 1, "sample_every": 5, "threads": 1, **fields}.items():
+        set_field(w, name, value)
+
+
+def test_train_shows_samples_and_curves_then_stop_writes_a_checkpoint(win, qtbot):
+    tiny(win)
+    win.train_action.trigger()
+    qtbot.waitUntil(lambda: win.curves.series.get("loss/d") is not None and win.curves.series["loss/d"].n >= 10, timeout=30_000)
+    qtbot.waitUntil(lambda: len(win.samples.timeline) >= 2, timeout=30_000)
+    assert win.samples.scatter.points.data.size > 0  # 2-D run: live scatter of generated points
+    assert win.step_label.text().startswith("step ")
+    assert not win.train_action.isEnabled() and win.stop_action.isEnabled()
+    win.stop_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.state == "idle", timeout=30_000)
+    ck = load_checkpoint(win.run_dir / "checkpoints/latest.pt")
+    assert ck["step"] >= 10
+    assert win.train_action.isEnabled() and win.resume_action.isEnabled()
+
+
+def test_image_run_shows_a_crisp_grid(win, qtbot):
+    tiny(win, preset="dcgan-mnist", steps=4, sample_every=2, sample_count=16)
+    win.train_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.state == "idle", timeout=60_000)
+    img = win.samples.shown_image()
+    assert img is not None and img.shape == (122, 122, 3)
+    assert [s for s, _ in win.samples.timeline] == [0, 2, 4]
+    # scrubbing the timeline back shows the first grid
+    win.samples.slider.setValue(0)
+    assert win.samples.step_label.text() == "step 0"
+
+
+def test_pause_step_resume_and_live_lr(win, qtbot):
+    tiny(win)
+    win.train_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.last_step >= 3, timeout=30_000)
+    win.pause_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.state == "paused", timeout=10_000)
+    assert win.step_action.isEnabled() and win.pause_action.text() == "Resume"
+    paused_at = win.bridge.last_step
+    qtbot.wait(300)
+    assert win.bridge.last_step == paused_at  # really paused
+    win.lr_d_edit.setText("1e-05")
+    win.apply_button.click()
+    win.step_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.last_step == paused_at + 1, timeout=10_000)
+    qtbot.wait(200)
+    assert win.bridge.last_step == paused_at + 1  # exactly one step
+    assert win.curves.records[-1]["lr/d"] == pytest.approx(1e-5)  # the change reached the loop
+    win.pause_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.last_step > paused_at + 3, timeout=10_000)
+    assert win.bridge.state == "running"
+
+
+def test_forced_nan_shows_health_message_and_pauses(win, qtbot):
+    tiny(win, checkpoint_every=3)
+    win.train_action.trigger()
+    qtbot.waitUntil(lambda: (win.run_dir / "checkpoints/latest.pt").exists(), timeout=30_000)
+    win.lr_g_edit.setText("1e38")
+    win.lr_d_edit.setText("1e38")
+    win.apply_button.click()
+    qtbot.waitUntil(lambda: "nan" in win.health.kinds(), timeout=30_000)
+    qtbot.waitUntil(lambda: win.bridge.state == "paused", timeout=10_000)
+    text = win.health.list.item(0).text()
+    assert "diverged" in text and "Try:" in text and "learning rates" in text
+
+
+def test_dropping_a_folder_selects_it_and_reports_skipped_files(win, qtbot, tmp_path):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    win.drop_path(folder)
+    qtbot.waitUntil(lambda: win.setup.dataset is not None and win.setup.dataset.name == str(folder), timeout=30_000)
+    assert win.setup.values()["dataset"] == str(folder)
+    label = win.setup.dataset_label.text()
+    assert "6 images" in label and "broken.png" in label
+
+
+def test_drop_of_a_bad_path_shows_the_reason(win, qtbot, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    win.drop_path(empty)
+    qtbot.waitUntil(lambda: "no usable image" in win.setup.dataset_label.text() or "no image" in win.setup.dataset_label.text(), timeout=30_000)
+
+
+def _cli(*args):
+    subprocess.run([sys.executable, "-m", "ganstudio", *args], check=True, capture_output=True, timeout=300)
+
+
+def test_open_run_of_a_finished_cli_run_shows_curves_and_timeline(win, qtbot, tmp_path):
+    run = tmp_path / "cli-run"
+    _cli("train", "--preset", "ring8", "--steps", "40", "--log-every", "2", "--sample-every", "10", "--run-dir", str(run))
+    assert win.open_run(run)
+    qtbot.waitUntil(lambda: len(win.curves.records) == 20, timeout=10_000)
+    assert [s for s, _ in win.samples.timeline] == [0, 10, 20, 30, 40]
+    assert win.setup.values()["steps"] == 40
+    assert win.resume_action.isEnabled()
+    # one click resumes training from it
+    set_field(win, "steps", 60)
+    win.resume_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.state == "idle" and win.bridge.last_step == 40, timeout=60_000)
+
+
+def test_following_a_run_that_another_process_writes(win, qtbot, tmp_path):
+    run = tmp_path / "live-run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganstudio", "train", "--preset", "ring8", "--steps", "1000000", "--log-every", "5",
+         "--sample-every", "50", "--run-dir", str(run)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        qtbot.waitUntil(lambda: (run / "metrics.jsonl").exists() and (run / "config.toml").exists(), timeout=60_000)
+        win.follower._timer.setInterval(100)
+        assert win.open_run(run)
+        qtbot.waitUntil(lambda: len(win.curves.records) > 0, timeout=10_000)
+        first = win.curves.records[-1]["step"]
+        qtbot.waitUntil(lambda: win.curves.records[-1]["step"] > first + 20, timeout=30_000)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_closing_mid_training_leaves_a_loadable_checkpoint(win, qtbot):
+    tiny(win)
+    win.train_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.last_step >= 5, timeout=30_000)
+    run = win.run_dir
+    win.close()
+    qtbot.waitUntil(lambda: not win.bridge.running and not win.isVisible(), timeout=30_000)
+    assert load_checkpoint(run / "checkpoints/latest.pt")["step"] >= 5
+    assert str(run) in win.recent_runs()
+
+
+def test_bad_setting_is_a_message_not_a_crash(win, qtbot):
+    tiny(win)
+    set_field(win, "lr_d", "fast")
+    win.train_action.trigger()
+    assert win.messages and "lr_d" in win.messages[-1]
+    assert not win.bridge.running
