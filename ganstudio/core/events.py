@@ -65,6 +65,11 @@ class SettingsChanged(Event):
 
 
 @dataclass(frozen=True)
+class Stopping(Event):
+    """A stop request took effect: no more steps; the final checkpoint is being written."""
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     reason: str              # "completed", "stopped", "diverged"
     checkpoint: str          # the last good checkpoint ('' if none)

@@ -31,6 +31,7 @@ from ganstudio.core.events import (
     SampleGrid,
     SettingsChanged,
     StepMetrics,
+    Stopping,
 )
 from ganstudio.core.losses import LOSSES, clip_weights, gradient_penalty, r1_penalty
 from ganstudio.core.models import ModelSpec, build_models
@@ -590,6 +591,8 @@ def iter_train(
             run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
         run.close()
         raise
+    if reason == "stopped":
+        yield Stopping(step=trainer.step)  # training has stopped; the checkpoint is written next
     if reason != "diverged" and trainer.metrics_finite() and saved_step != trainer.step:
         yield from save(periodic=False)
     run.close()

@@ -51,6 +51,7 @@ class TrainBridge(QObject):
         self._state = "idle"
         self.last_step = 0
         self.total_steps = 0
+        self.stop_requested_at = self.stopped_at = None
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / update_hz))
         self._timer.timeout.connect(self._drain)
@@ -81,6 +82,7 @@ class TrainBridge(QObject):
 
     def stop(self) -> None:
         if self._control is not None and self.running:
+            self.stop_requested_at = time.perf_counter()
             self._control.stop()
             self._set_state("stopping")
 
@@ -107,11 +109,13 @@ class TrainBridge(QObject):
     # ------------------------------------------------------------ worker thread
 
     def _work(self, cfg, run_dir, resume, data, control) -> None:
-        from ganstudio.core.events import SampleGrid, StepMetrics
+        from ganstudio.core.events import SampleGrid, StepMetrics, Stopping
         from ganstudio.core.train import iter_train
 
         try:
             for ev in iter_train(cfg, run_dir, control, resume=resume, data=data):
+                if isinstance(ev, Stopping):
+                    self.stopped_at = time.perf_counter()  # when the loop really stopped (latency probe)
                 with self._lock:
                     if isinstance(ev, StepMetrics):
                         self._metrics.append(ev)

@@ -1,0 +1,215 @@
+"""Studio responsiveness and overhead, measured with the real window offscreen.
+
+- throughput with the studio live ÷ headless iter_train, same config (alternated runs);
+  the rate is the loop's own measurement (images over wall time between logged steps);
+- GUI frame lateness: a 16 ms QTimer's actual intervals minus 16 ms, p99, while training;
+- input probe: a queued signal posted from another thread every 20 ms, delivery latency p99;
+- Stop pressed → loop stopped (no more steps), and → checkpoint written;
+- cold start: process launch → window shown.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui.py [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+
+GOALS = {
+    "ratio_dcgan_mnist": 0.95,
+    "ratio_ring8": 0.90,
+    "frame_lateness_p99_ms": 16.0,
+    "input_p99_ms": 50.0,
+    "stop_latency_ms": 200.0,
+    "cold_start_s": 2.5,
+}
+# (preset, steps, warm-up steps excluded from the rate)
+RUNS = {"dcgan-mnist": (80, 10), "ring8": (4000, 500)}
+
+
+def loop_rate(run_dir: Path, warmup: int, batch: int, n_critic: int = 1) -> float:
+    """Images/s over the logged steps after the warm-up, from the loop's own timings."""
+    recs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    recs = [r for r in recs if r["step"] > warmup]
+    prev = warmup
+    images = seconds = 0.0
+    for r in recs:
+        n = (r["step"] - prev) * batch * n_critic
+        images += n
+        seconds += n / r["img_per_s"]
+        prev = r["step"]
+    return images / seconds
+
+
+def headless(cfg, run_dir: Path) -> None:
+    from ganstudio.core.train import iter_train
+
+    for _ in iter_train(cfg, run_dir):
+        pass
+
+
+def pct(a, q):
+    return float(np.percentile(np.asarray(a), q)) if len(a) else float("nan")
+
+
+def studio(app, cfg, run_dir: Path, probe: bool, stop_after: float | None = None) -> dict:
+    """Train in the real window; optionally probe frame lateness/input latency, or press Stop."""
+    from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
+
+    from ganstudio.ui.main_window import MainWindow
+
+    win = MainWindow(runs_root=run_dir.parent)
+    win.show()
+    app.processEvents()
+    out: dict = {}
+    lateness, inputs = [], []
+
+    class Probe(QObject):
+        poked = Signal(float)
+
+    probe_obj = Probe()
+    probe_obj.poked.connect(lambda t: inputs.append((time.perf_counter() - t) * 1000))
+    clock = QElapsedTimer()
+    frame = QTimer()
+    frame.setInterval(16)
+    last = [None]
+
+    def on_frame():
+        now = clock.nsecsElapsed() / 1e6
+        if last[0] is not None:
+            lateness.append(max(0.0, now - last[0] - 16))
+        last[0] = now
+
+    frame.timeout.connect(on_frame)
+    stop_poker = threading.Event()
+
+    def poker():
+        while not stop_poker.wait(0.02):
+            probe_obj.poked.emit(time.perf_counter())  # queued to the GUI thread
+
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()  # the real event loop, as app.exec() runs it: idle between events
+    done_at = [None]
+
+    def on_state(state):
+        if state == "idle":
+            done_at[0] = time.perf_counter()
+            loop.quit()
+
+    win.bridge.state_changed.connect(on_state)
+    win._start(cfg, run_dir, resume=False)
+    if probe:
+        clock.start()
+        frame.start()
+        threading.Thread(target=poker, daemon=True).start()
+    if stop_after is not None:
+        QTimer.singleShot(int(stop_after * 1000), win.stop_action.trigger)
+    loop.exec()
+    done = done_at[0]
+    stop_poker.set()
+    frame.stop()
+    if stop_after is not None:
+        b = win.bridge
+        out["stop_latency_ms"] = (b.stopped_at - b.stop_requested_at) * 1000
+        out["stop_to_checkpoint_ms"] = (done - b.stop_requested_at) * 1000
+    out["lateness"], out["inputs"] = lateness, inputs
+    win.close()
+    app.processEvents()
+    win.deleteLater()
+    return out
+
+
+def cold_start() -> float:
+    code = (
+        "import os; os.environ.setdefault('QT_QPA_PLATFORM','offscreen')\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from PySide6.QtCore import QTimer\n"
+        "import pyqtgraph as pg\n"
+        "app = QApplication([])\n"
+        "from ganstudio.ui.main_window import MainWindow\n"
+        "w = MainWindow(); w.show()\n"
+        "QTimer.singleShot(0, lambda: (print('shown', flush=True), os._exit(0)))\n"
+        "app.exec()\n"
+    )
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    t = time.perf_counter() - t0
+    p.wait()
+    assert line.strip() == "shown", line
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    from PySide6.QtWidgets import QApplication
+
+    from ganstudio.core.config import PRESETS
+
+    app = QApplication.instance() or QApplication([])
+    res: dict = {}
+    lateness, inputs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for preset, (steps, warm) in RUNS.items():
+            cfg = replace(PRESETS.get(preset).config(), steps=steps, sample_every=max(steps // 8, 1), checkpoint_every=10**9)
+            ratios = []
+            for r in range(args.rounds):
+                h = tmp / f"{preset}-headless-{r}"
+                headless(cfg, h)
+                s = tmp / f"{preset}-studio-{r}"
+                probe = studio(app, cfg, s, probe=True)
+                lateness += probe["lateness"]
+                inputs += probe["inputs"]
+                rh = loop_rate(h, warm, cfg.batch_size, cfg.n_critic)
+                rs = loop_rate(s, warm, cfg.batch_size, cfg.n_critic)
+                ratios.append(rs / rh)
+                print(f"{preset} round {r + 1}: headless {rh:8.0f} img/s  studio {rs:8.0f} img/s  ratio {rs / rh:.3f}", flush=True)
+            res[f"ratio_{preset.replace('-', '_')}"] = round(statistics.median(ratios), 3)
+        # Stop latency on dcgan-mnist: press Stop at several moments inside a step
+        stops, to_ckpt = [], []
+        cfg = replace(PRESETS.get("dcgan-mnist").config(), steps=10**6, checkpoint_every=10**9)
+        for i in range(5):
+            out = studio(app, cfg, tmp / f"stop-{i}", probe=False, stop_after=1.0 + 0.07 * i)
+            stops.append(out["stop_latency_ms"])
+            to_ckpt.append(out["stop_to_checkpoint_ms"])
+        print(f"stop → loop stopped: {', '.join(f'{s:.0f}' for s in stops)} ms; → checkpoint written: "
+              f"{', '.join(f'{s:.0f}' for s in to_ckpt)} ms", flush=True)
+    res["frame_lateness_p99_ms"] = round(pct(lateness, 99), 1)
+    res["input_p99_ms"] = round(pct(inputs, 99), 1)
+    res["stop_latency_ms"] = round(max(stops), 1)
+    res["stop_to_checkpoint_ms"] = round(max(to_ckpt), 1)
+    res["cold_start_s"] = round(statistics.median(cold_start() for _ in range(3)), 2)
+    print(f"frame lateness p99 {res['frame_lateness_p99_ms']} ms over {len(lateness)} frames; "
+          f"input p99 {res['input_p99_ms']} ms over {len(inputs)} probes; cold start {res['cold_start_s']} s")
+    met = (
+        res["ratio_dcgan_mnist"] >= GOALS["ratio_dcgan_mnist"]
+        and res["ratio_ring8"] >= GOALS["ratio_ring8"]
+        and res["frame_lateness_p99_ms"] <= GOALS["frame_lateness_p99_ms"]
+        and res["input_p99_ms"] <= GOALS["input_p99_ms"]
+        and res["stop_latency_ms"] <= GOALS["stop_latency_ms"]
+        and res["cold_start_s"] <= GOALS["cold_start_s"]
+    )
+    for k, goal in GOALS.items():
+        print(f"  {k:24s} {res[k]:>8}   goal {'≥' if k.startswith('ratio') else '≤'} {goal}")
+    print(json.dumps({"benchmark": "gui", **res, "goals": GOALS, "goal_met": met}))
+
+
+if __name__ == "__main__":
+    main()
