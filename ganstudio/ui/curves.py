@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -87,6 +88,22 @@ class Series:
         return self.ys[: self.n]
 
 
+class _TimedLayout(pg.GraphicsLayoutWidget):
+    """Remembers how long its last repaint took, so the panel can budget its redraws."""
+
+    last_paint_s = 0.0
+
+    def paintEvent(self, event) -> None:
+        t = time.perf_counter()
+        super().paintEvent(event)
+        self.last_paint_s = time.perf_counter() - t
+
+
+# Share of wall time the curves may take on the GUI thread.  The GUI thread shares the
+# GIL with the training thread, so every millisecond spent drawing is one the loop waits.
+DRAW_BUDGET = 0.04
+
+
 class CurvesPanel(QWidget):
     """Plot items are made once; a timer pushes new data with setData at most ~10 times a second."""
 
@@ -98,7 +115,7 @@ class CurvesPanel(QWidget):
         self.records: list[dict] = []
         self._dirty = False
         self._smoothing = 0.6
-        self.layout_widget = pg.GraphicsLayoutWidget()
+        self.layout_widget = _TimedLayout()
         self.plots: dict[str, pg.PlotItem] = {}
         self.raw_items: dict[str, pg.PlotDataItem] = {}
         self.smooth_items: dict[str, pg.PlotDataItem] = {}
@@ -142,6 +159,7 @@ class CurvesPanel(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.layout_widget, 1)
 
+        self._min_interval_ms = refresh_ms
         self._timer = QTimer(self)
         self._timer.setInterval(refresh_ms)
         self._timer.timeout.connect(self._refresh)
@@ -196,6 +214,13 @@ class CurvesPanel(QWidget):
         if not self._dirty or not self.isVisible():
             return
         self._dirty = False
+        t0 = time.perf_counter()
+        self._update_items()
+        # Redraw no more often than the budget allows: a long run's repaint costs more.
+        cost = time.perf_counter() - t0 + self.layout_widget.last_paint_s
+        self._timer.setInterval(int(min(1000, max(self._min_interval_ms, 1000 * cost / DRAW_BUDGET))))
+
+    def _update_items(self) -> None:
         for key, item in self.raw_items.items():
             s = self.series.get(key)
             if s is None:
