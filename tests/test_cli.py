@@ -175,3 +175,9 @@ def test_core_and_cli_import_without_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_no_display_gives_a_clear_message_not_a_qt_abort():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "ganstudio"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2 and "no display" in r.stderr and "ganstudio train" in r.stderr

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
+def no_display() -> bool:
+    """True on a Linux machine without a screen, where Qt would abort instead of opening a window."""
+    return (
+        sys.platform.startswith("linux")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
 def run_studio(argv: list[str] | None = None, open_path: str | None = None) -> int:
+    if no_display():
+        print(
+            "ganstudio: error: no display to open the studio on; train headless with "
+            "`ganstudio train --preset dcgan-mnist` (see `ganstudio --help`)",
+            file=sys.stderr,
+        )
+        return 2
     from PySide6.QtWidgets import QApplication
 
     import pyqtgraph as pg
