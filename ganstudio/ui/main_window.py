@@ -240,11 +240,15 @@ class MainWindow(QMainWindow):
         if self.run_dir is None:
             return
         from ganstudio.core.checkpoint import CheckpointError
-        from ganstudio.core.train import config_from_checkpoint
+        from ganstudio.core.config import ConfigError, apply_overrides, validate
+        from ganstudio.core.train import RESUME_CHANGEABLE, config_from_checkpoint
 
         try:
             cfg, _ = config_from_checkpoint(self.run_dir / "checkpoints/latest.pt")
-        except CheckpointError as e:
+            # The run's own config, with what the form may change on a resume (steps, rates, …).
+            form = {k: v for k, v in self.setup.values().items() if k in RESUME_CHANGEABLE}
+            cfg = validate(apply_overrides(cfg, form))
+        except (CheckpointError, ConfigError) as e:
             QMessageBox.warning(self, "Cannot resume", str(e))
             return
         self._start(cfg, self.run_dir, resume=True)

@@ -149,10 +149,12 @@ def test_open_run_of_a_finished_cli_run_shows_curves_and_timeline(win, qtbot, tm
     assert [s for s, _ in win.samples.timeline] == [0, 10, 20, 30, 40]
     assert win.setup.values()["steps"] == 40
     assert win.resume_action.isEnabled()
-    # one click resumes training from it
+    # one click resumes training from it, up to the step count now in the form
     set_field(win, "steps", 60)
     win.resume_action.trigger()
-    qtbot.waitUntil(lambda: win.bridge.state == "idle" and win.bridge.last_step == 40, timeout=60_000)
+    qtbot.waitUntil(lambda: win.bridge.state == "idle" and win.bridge.last_step == 60, timeout=60_000)
+    assert load_checkpoint(run / "checkpoints/latest.pt")["step"] == 60
+    assert [r["step"] for r in win.curves.records][-1] == 60
 
 
 def test_following_a_run_that_another_process_writes(win, qtbot, tmp_path):
