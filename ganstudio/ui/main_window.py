@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -29,6 +30,8 @@ from ganstudio.ui.samples import SamplesPanel
 from ganstudio.ui.setup import SetupPanel
 
 MAX_RECENT = 8
+# Loss weights and trick strengths the loop accepts between steps (see core.events.LIVE_SETTINGS).
+LIVE_WEIGHTS = ("gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise")
 DATASET_SUFFIXES = (".npz", ".gz", "-ubyte")
 
 
@@ -59,6 +62,7 @@ class MainWindow(QMainWindow):
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
         self.run_dir: Path | None = None
         self._close_when_idle = False
+        self._live_cfg = None
         self._t_run = None
         self._step_t0 = None
 
@@ -152,8 +156,18 @@ class MainWindow(QMainWindow):
         self.n_critic_spin.setToolTip("D updates per G update, applied between steps")
         live.addWidget(QLabel(" n_critic "))
         live.addWidget(self.n_critic_spin)
+        self.weight_combo = QComboBox()
+        self.weight_combo.addItems(LIVE_WEIGHTS)
+        self.weight_combo.setToolTip("A loss weight or trick strength to change while training.")
+        self.weight_combo.currentTextChanged.connect(self._on_weight_combo_changed)
+        self.weight_edit = QLineEdit()
+        self.weight_edit.setMaximumWidth(70)
+        self.weight_edit.setToolTip("New value for the chosen weight, applied between steps.")
+        live.addWidget(QLabel(" weight "))
+        live.addWidget(self.weight_combo)
+        live.addWidget(self.weight_edit)
         self.apply_button = QPushButton("Apply")
-        self.apply_button.setToolTip("Send the learning rates and n_critic to the running loop.")
+        self.apply_button.setToolTip("Send the learning rates, n_critic and the chosen weight to the running loop.")
         self.apply_button.clicked.connect(self._on_apply_button_clicked)
         live.addWidget(self.apply_button)
         self.addToolBar(live)
@@ -220,6 +234,8 @@ class MainWindow(QMainWindow):
         self.lr_g_edit.setText(f"{cfg.lr_g:g}")
         self.lr_d_edit.setText(f"{cfg.lr_d:g}")
         self.n_critic_spin.setValue(cfg.n_critic)
+        self._live_cfg = cfg
+        self._on_weight_combo_changed(self.weight_combo.currentText())
         self._t_run, self._step_t0 = None, None
         self.bridge.start(cfg, run_dir, resume=resume)
         self._remember_run(run_dir)
@@ -259,11 +275,16 @@ class MainWindow(QMainWindow):
         else:
             self.bridge.pause()
 
+    def _on_weight_combo_changed(self, name: str) -> None:
+        if self._live_cfg is not None:
+            self.weight_edit.setText(f"{getattr(self._live_cfg, name):g}")
+
     def _on_apply_button_clicked(self) -> None:
         try:
             changes = {"lr_g": float(self.lr_g_edit.text()), "lr_d": float(self.lr_d_edit.text()), "n_critic": self.n_critic_spin.value()}
+            changes[self.weight_combo.currentText()] = float(self.weight_edit.text())
         except ValueError:
-            QMessageBox.warning(self, "Live settings", "Learning rates must be numbers, e.g. 2e-4.")
+            QMessageBox.warning(self, "Live settings", "Learning rates and weights must be numbers, e.g. 2e-4.")
             return
         self.bridge.set(**changes)
 

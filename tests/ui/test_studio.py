@@ -98,6 +98,12 @@ def test_pause_step_resume_and_live_lr(win, qtbot):
     qtbot.wait(200)
     assert win.bridge.last_step == paused_at + 1  # exactly one step
     assert win.curves.records[-1]["lr/d"] == pytest.approx(1e-5)  # the change reached the loop
+    win.weight_combo.setCurrentText("label_smoothing")
+    assert win.weight_edit.text() == "0"
+    win.weight_edit.setText("0.1")
+    win.apply_button.click()
+    win.step_action.trigger()
+    qtbot.waitUntil(lambda: "label_smoothing = 0.1" in (win.run_dir / "config.toml").read_text(), timeout=10_000)
     win.pause_action.trigger()
     qtbot.waitUntil(lambda: win.bridge.last_step > paused_at + 3, timeout=10_000)
     assert win.bridge.state == "running"
