@@ -220,37 +220,72 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_sample(args) -> int:
-    import numpy as np
+def _parse_class(gen, value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not gen.num_classes:
+        raise UsageError("--class needs a conditional model; this one was trained without labels")
+    if value in gen.classes:
+        return gen.classes.index(value)
+    try:
+        label = int(value)
+    except ValueError:
+        raise UsageError(f"--class {value!r}: not a class; classes: {', '.join(gen.classes)}") from None
+    if not 0 <= label < gen.num_classes:
+        raise UsageError(f"--class {label}: out of range 0..{gen.num_classes - 1} ({', '.join(gen.classes)})")
+    return label
 
+
+def cmd_sample(args) -> int:
+    import io
+
+    import numpy as np
+    import torch
+
+    from ganstudio.core import latent
     from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
     from ganstudio.core.sampling import load_generator, make_grid, scatter_plot
 
     out = Path(args.output)
-    if out.suffix.lower() not in (".png", ".npy"):
-        raise UsageError(f"-o {out}: the output must end in .png (a picture) or .npy (raw samples)")
+    suffix = out.suffix.lower()
+    allowed = (".gif", ".png") if args.interpolate else (".png",) if args.class_grid else (".png", ".npy")
+    if suffix not in allowed:
+        kinds = {".png": ".png (a picture)", ".npy": ".npy (raw samples)", ".gif": ".gif (an animation)"}
+        raise UsageError(f"-o {out}: the output must end in {' or '.join(kinds[a] for a in allowed)}")
     if not out.parent.exists():
         raise UsageError(f"-o {out}: folder {out.parent} does not exist")
-    if args.n < 1:
-        raise UsageError("-n must be at least 1")
+    if args.n < 1 or args.frames < 2 or args.seeds < 1:
+        raise UsageError("-n and --seeds must be at least 1, --frames at least 2")
+    if not 0 <= args.truncation <= 1:
+        raise UsageError("--truncation ψ must be in [0, 1] (1 = off, 0 = the mean sample)")
     gen = load_generator(args.checkpoint)
-    label = None
-    if args.class_ is not None:
-        if not gen.num_classes:
-            raise UsageError("--class needs a conditional model; this one was trained without labels")
-        if args.class_ in gen.classes:
-            label = gen.classes.index(args.class_)
-        else:
-            try:
-                label = int(args.class_)
-            except ValueError:
-                raise UsageError(f"--class {args.class_!r}: not a class; classes: {', '.join(gen.classes)}") from None
-            if not 0 <= label < gen.num_classes:
-                raise UsageError(f"--class {label}: out of range 0..{gen.num_classes - 1} ({', '.join(gen.classes)})")
-    x, _ = gen.sample(args.n, seed=args.seed, label=label)
-    if out.suffix.lower() == ".npy":
-        import io
+    label = _parse_class(gen, args.class_)
 
+    if args.interpolate:
+        if gen.kind == "points":
+            raise UsageError("--interpolate needs an image model")
+        a, b = args.interpolate
+        keys = [latent.truncate(latent.seed_to_z(s, gen.z_dim), args.truncation) for s in (a, b)]
+        z = latent.interpolate(keys, args.frames, "slerp" if args.slerp else "lerp")
+        y = None
+        if gen.num_classes:
+            y = torch.full((args.frames,), 0 if label is None else label, dtype=torch.long)
+        frames = latent.render(gen, z, y)
+        data = latent.gif_bytes(frames, fps=args.fps) if suffix == ".gif" else png_bytes(latent.strip(frames))
+        atomic_write_bytes(out, data)
+        print(f"wrote {out} ({args.frames} frames, seed {a} → {b}, {'slerp' if args.slerp else 'lerp'}, step {gen.step})")
+        return 0
+    if args.class_grid:
+        if not gen.num_classes:
+            raise UsageError("--class-grid needs a conditional model; this one was trained without labels")
+        seeds = list(range(args.seed, args.seed + args.seeds))
+        x = latent.class_grid(gen, seeds, psi=args.truncation)
+        atomic_write_bytes(out, png_bytes(make_grid(x, ncol=len(seeds))))
+        print(f"wrote {out} ({gen.num_classes} classes × {len(seeds)} seeds from {args.seed}, step {gen.step})")
+        return 0
+
+    x, _ = gen.sample(args.n, seed=args.seed, label=label, psi=args.truncation)
+    if suffix == ".npy":
         buf = io.BytesIO()
         np.save(buf, x.numpy().astype(np.float32))
         atomic_write_bytes(out, buf.getvalue())
@@ -312,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="grid.png", help="output .png grid (scatter plot for 2-D models) or .npy raw samples")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--class", dest="class_", metavar="K", help="class index or name (conditional models)")
+    s.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="pull latents toward the mean: 1 = off, 0.7 = cleaner but less varied, 0 = the mean sample")
+    s.add_argument("--interpolate", nargs=2, type=int, metavar=("SEED_A", "SEED_B"),
+                   help="a walk between two seeds' latents: -o walk.gif (animation) or walk.png (strip)")
+    s.add_argument("--slerp", action="store_true", help="spherical interpolation (keeps latent norms; default lerp)")
+    s.add_argument("--frames", type=int, default=60, help="frames of the walk (default 60)")
+    s.add_argument("--fps", type=int, default=24, help="GIF frame rate (default 24)")
+    s.add_argument("--class-grid", action="store_true", help="rows classes × columns seeds (conditional models)")
+    s.add_argument("--seeds", type=int, default=8, help="columns of the class grid: seeds --seed … --seed+N-1 (default 8)")
     s.set_defaults(func=cmd_sample)
     return p
 

@@ -181,3 +181,18 @@ def test_no_display_gives_a_clear_message_not_a_qt_abort():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     r = subprocess.run([sys.executable, "-m", "ganstudio"], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2 and "no display" in r.stderr and "ganstudio train" in r.stderr
+
+
+def test_sample_interpolation_gif_and_class_grid(cgan_run, tmp_path, capsys):
+    gif = tmp_path / "walk.gif"
+    assert main(["sample", str(cgan_run), "--interpolate", "1", "2", "--slerp", "--frames", "7", "--class", "4", "-o", str(gif)]) == 0
+    assert Image.open(gif).n_frames == 7
+    strip = tmp_path / "walk.png"
+    assert main(["sample", str(cgan_run), "--interpolate", "1", "2", "--frames", "5", "-o", str(strip)]) == 0
+    assert Image.open(strip).size == (2 + 5 * 30, 32)
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(cgan_run), "--class-grid", "--seeds", "4", "--truncation", "0.7", "-o", str(grid)]) == 0
+    assert Image.open(grid).size == (2 + 4 * 30, 2 + 10 * 30)
+    assert main(["sample", str(cgan_run), "--truncation", "2", "-o", str(tmp_path / "x.png")]) == 2
+    assert main(["sample", str(cgan_run), "--class-grid", "-o", str(tmp_path / "x.gif")]) == 2
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.gif").exists()

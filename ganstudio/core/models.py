@@ -154,6 +154,10 @@ class Generator(nn.Module):
             z = torch.cat([z, self.embed(y)], dim=1)  # (N, z_dim + embed_dim)
         return self.body(z)
 
+    def forward_embedded(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """G with a label embedding given directly (N, embed_dim): blends between classes."""
+        return self.body(torch.cat([z, e], dim=1))
+
 
 class Discriminator(nn.Module):
     """D(x, y=None, features=False) -> raw logits (N,), or (logits, feats (N, F)).

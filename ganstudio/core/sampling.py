@@ -87,9 +87,10 @@ class LoadedGenerator:
     step: int
 
     @torch.inference_mode()
-    def sample(self, n: int, seed: int = 0, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def sample(self, n: int, seed: int = 0, label: int | None = None, psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n samples from the seed's stream of latents (sample 0 is `seed_to_z(seed)`), truncated by ψ."""
         g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.z_dim, generator=g)
+        z = torch.randn(n, self.z_dim, generator=g) * psi
         y = None
         if self.num_classes:
             if label is None:
@@ -105,7 +106,15 @@ def load_generator(path: str) -> LoadedGenerator:
     """Rebuild G (EMA weights when the run kept them) from a checkpoint, in eval mode on the CPU."""
     from ganstudio.core.models import ModelSpec, build_models
 
+    from ganstudio.core.models import MODELS
+
     state = load_checkpoint(path)
+    name = state.get("model_name", "?")
+    if state.get("task", "generate") != "generate" or name not in MODELS:
+        raise CheckpointError(
+            f"{path}: holds a {name} image-translation model, not a generator of samples from noise; "
+            "translate images with it instead"
+        )
     try:
         spec = ModelSpec(**state["model_spec"])
         G, _ = build_models(state["model_name"], spec)

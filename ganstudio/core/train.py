@@ -380,6 +380,7 @@ class Trainer:
     def state_dict(self) -> dict:
         cuda_rng = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
         return {
+            "task": "generate",  # image-translation checkpoints say "translate"
             "config_toml": to_toml(self.cfg),
             "model_name": self.cfg.model,
             "model_spec": dataclasses.asdict(self.spec),
