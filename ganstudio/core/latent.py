@@ -127,15 +127,13 @@ def principal_directions(gen: LoadedGenerator, k: int = 8, n: int = 2000, seed: 
         hook.remove()
     a = torch.cat(acts)
     a = a - a.mean(0)
-    k = min(k, gen.z_dim, a.shape[1])
-    # (N, F) → top-k principal components; randomised SVD: F is 12,544 for dcgan-tf
-    torch_state = torch.get_rng_state()
-    torch.manual_seed(seed)  # pca_lowrank draws from the global RNG: keep directions reproducible
-    try:
-        _, s, v = torch.pca_lowrank(a, q=min(k + 10, min(a.shape)), center=False, niter=4)
-    finally:
-        torch.set_rng_state(torch_state)
-    scores = (a @ v[:, :k]).double()  # (N, k)
+    k = min(k, gen.z_dim, a.shape[1], n - 1)
+    # PCA through the (N, N) Gram matrix: F is 12,544 for dcgan-tf, N a few thousand, and
+    # unlike a randomised SVD this draws no random numbers (a training thread may be using them).
+    evals, evecs = torch.linalg.eigh((a @ a.T).double())
+    top = torch.argsort(evals, descending=True)[:k]
+    s = evals[top].clamp_min(0).sqrt()
+    scores = evecs[:, top] * s  # (N, k): each sample's coordinate on each component
     # z ≈ scores @ B: B (k, z_dim) maps a unit of each component back into latent space
     b = torch.linalg.lstsq(scores, z.double()).solution
     q, r = torch.linalg.qr(b.T)  # orthonormal columns spanning the same directions, in order

@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QToolBar,
     QWidget,
 )
 
 from ganstudio.ui.bridge import TrainBridge
 from ganstudio.ui.curves import CurvesPanel
+from ganstudio.ui.explorer import ExplorerPanel
 from ganstudio.ui.panels import HealthPanel, RunFollower
 from ganstudio.ui.samples import SamplesPanel
 from ganstudio.ui.setup import SetupPanel
@@ -77,7 +79,12 @@ class MainWindow(QMainWindow):
         split.addWidget(self.samples)
         split.addWidget(self.curves)
         split.setSizes([420, 380])
-        self.setCentralWidget(split)
+        self.explorer = ExplorerPanel()
+        self.explorer.status.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
+        self.tabs = QTabWidget()
+        self.tabs.addTab(split, "Train")
+        self.tabs.addTab(self.explorer, "Explore")
+        self.setCentralWidget(self.tabs)
         self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
         self._build_actions()
@@ -136,9 +143,11 @@ class MainWindow(QMainWindow):
         self.save_action = self._action("Save checkpoint", "Write a checkpoint now (also while paused).", self.bridge.save_checkpoint, QKeySequence.StandardKey.Save)
         self.open_action = self._action("Open run…", "Open a run directory: its config, curves and sample timeline; follows it live if it is still being written.", self._on_open_action, QKeySequence.StandardKey.Open)
         self.resume_action = self._action("Resume run", "Continue training the opened run from its latest checkpoint.", self._on_resume_action)
+        self.explore_action = self._action("Explore", "Open this run's generator in the latent explorer.", self._on_explore_action)
         tb = QToolBar("Training")
         tb.setObjectName("training")
-        for a in (self.train_action, self.pause_action, self.step_action, self.stop_action, self.save_action, self.open_action, self.resume_action):
+        for a in (self.train_action, self.pause_action, self.step_action, self.stop_action, self.save_action, self.open_action,
+                  self.resume_action, self.explore_action):
             tb.addAction(a)
         self.addToolBar(tb)
 
@@ -205,6 +214,7 @@ class MainWindow(QMainWindow):
         self.apply_button.setEnabled(state in ("running", "paused"))
         self.resume_action.setEnabled(not running and self.run_dir is not None and (self.run_dir / "checkpoints/latest.pt").is_file())
         self.setup.setEnabled(not running)
+        self.explore_action.setEnabled(self.run_dir is not None and (self.run_dir / "checkpoints/latest.pt").is_file())
 
     def _remember_run(self, path: Path) -> None:
         recent = [p for p in (self.settings.value("recent_runs") or []) if p != str(path)]
@@ -268,6 +278,10 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot resume", str(e))
             return
         self._start(cfg, self.run_dir, resume=True)
+
+    def _on_explore_action(self) -> None:
+        if self.run_dir is not None and self.explorer.load(self.run_dir):
+            self.tabs.setCurrentWidget(self.explorer)
 
     def _on_pause_action(self) -> None:
         if self.bridge.state == "paused":
@@ -375,7 +389,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _droppable(path: Path) -> bool:
-        return path.is_dir() or path.name.endswith(DATASET_SUFFIXES)
+        return path.is_dir() or path.name.endswith(DATASET_SUFFIXES + (".pt",))
 
     def dragEnterEvent(self, event) -> None:
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
@@ -392,7 +406,10 @@ class MainWindow(QMainWindow):
 
     def drop_path(self, path: Path) -> None:
         """A dropped run directory opens the run; any other folder or IDX/npz file becomes the dataset."""
-        if path.is_dir() and (path / "config.toml").is_file() and (path / "metrics.jsonl").is_file():
+        if path.suffix == ".pt":
+            if self.explorer.load(path):  # a checkpoint: explore its generator
+                self.tabs.setCurrentWidget(self.explorer)
+        elif path.is_dir() and (path / "config.toml").is_file() and (path / "metrics.jsonl").is_file():
             self.open_run(path)
         elif not self.bridge.running:
             self.setup.set_dataset(str(path))
@@ -414,4 +431,5 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.follower.stop()
+        self.explorer.shutdown()
         event.accept()

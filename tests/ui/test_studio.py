@@ -30,6 +30,7 @@ def win(qtbot, tmp_path, monkeypatch):
     if w.bridge.running:
         w.bridge.stop()
         qtbot.waitUntil(lambda: not w.bridge.running, timeout=30_000)
+    w.explorer.shutdown()
 
 
 def set_field(w, name, value):

@@ -1,0 +1,663 @@
+"""ExplorerPanel: a trained generator's latent space with sliders, truncation, interpolation, bookmarks, class grids."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.ui.render import Renderer
+from ganstudio.ui.samples import ImageView
+
+N_DIMS = 8        # sliders for the first latent dimensions
+N_DIRECTIONS = 8  # GANSpace principal directions
+TICKS = 200       # slider resolution: value = ticks / TICKS * strength
+
+
+class LatentSlider(QWidget):
+    """A labelled slider over [-strength, +strength] with its own strength box."""
+
+    moved = Signal()
+
+    def __init__(self, name: str, tip: str, strength: float = 3.0):
+        super().__init__()
+        self.label = QLabel(name)
+        self.label.setMinimumWidth(44)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(-TICKS, TICKS)
+        self.slider.setToolTip(tip)
+        self.slider.valueChanged.connect(lambda _: self.moved.emit())
+        self.strength = QDoubleSpinBox()
+        self.strength.setRange(0.1, 20.0)
+        self.strength.setValue(strength)
+        self.strength.setToolTip("The slider's range: ± this much along the axis.")
+        self.strength.valueChanged.connect(lambda _: self.moved.emit())
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.label)
+        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.strength)
+
+    def value(self) -> float:
+        return self.slider.value() / TICKS * self.strength.value()
+
+    def set_value(self, v: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(round(np.clip(v / self.strength.value(), -1, 1) * TICKS)))
+        self.slider.blockSignals(False)
+
+
+class ExplorerPanel(QWidget):
+    """Everything renders on the Renderer's thread from a private copy of G in eval mode."""
+
+    image_shown = Signal(object)  # uint8 (H, W, 3) of the latest render
+    status = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.gen = None
+        self.source: Path | None = None
+        self.directions = None  # (D, z_dim) tensor
+        # Two workers: one for the image being dragged, one for slow jobs (directions,
+        # grids, walks), so a long job never delays a slider.
+        self.renderer = Renderer(self)
+        self.background = Renderer(self)
+        for r in (self.renderer, self.background):
+            r.rendered.connect(self._on_renderer_rendered)
+            r.failed.connect(lambda key, msg: self.status.emit(f"render failed: {msg}"))
+        self._request_id = 0
+        self.requested_at: dict[int, float] = {}
+        self.latencies: list[float] = []
+        self.frames: list = []  # the interpolation path as uint8 images (playback)
+        self.path_frames = None  # ... and as G's output (N, C, H, W) for export
+        self._frame = 0
+        self._play = QTimer(self)
+        self._play.setInterval(1000 // 24)
+        self._play.timeout.connect(self._on_play_timeout)
+
+        # --- source
+        self.source_label = QLabel("No generator loaded: open a checkpoint, or drop one on the window.")
+        self.source_label.setWordWrap(True)
+        self.open_button = QPushButton("Open checkpoint…")
+        self.open_button.setToolTip("Load a generator from a checkpoint file or a run directory.")
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+
+        # --- latent
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("Latents come from seeds: the same seed gives the same z everywhere (share a view as 'seed 42, class 3').")
+        self.seed_spin.valueChanged.connect(self._on_seed_spin_changed)
+        self.z_label = QLabel("")
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("The class to generate (conditional models).")
+        self.class_combo.currentIndexChanged.connect(lambda _: self.update_image())
+        self.psi_slider = QSlider(Qt.Orientation.Horizontal)
+        self.psi_slider.setRange(0, 100)
+        self.psi_slider.setValue(100)
+        self.psi_slider.setToolTip("Truncation ψ: pull z toward the mean latent. Lower ψ gives cleaner, more typical samples and less variety.")
+        self.psi_slider.valueChanged.connect(self._on_psi_slider_changed)
+        self.psi_label = QLabel("ψ 1.00")
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Back to the seed's own latent: sliders to their start, ψ 1, directions 0.")
+        self.reset_button.clicked.connect(self.reset)
+        self.random_button = QPushButton("Randomize")
+        self.random_button.setToolTip("A new random seed.")
+        self.random_button.clicked.connect(lambda: self.seed_spin.setValue(int(np.random.default_rng().integers(0, 2**31 - 1))))
+        self.dim_sliders = [LatentSlider(f"z[{i}]", f"Latent dimension {i}") for i in range(N_DIMS)]
+        self.dir_sliders = [LatentSlider(f"PC{i + 1}", f"Principal direction {i + 1} (GANSpace: PCA of G's first layer, mapped back to z)") for i in range(N_DIRECTIONS)]
+        for s in self.dim_sliders + self.dir_sliders:
+            s.moved.connect(self.update_image)
+
+        self.view = ImageView()
+        self.view.setMinimumSize(280, 280)
+
+        latent_box = QGroupBox("Latent")
+        form = QFormLayout(latent_box)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.random_button)
+        seed_row.addWidget(self.reset_button)
+        form.addRow("Seed", seed_row)
+        form.addRow("", self.z_label)
+        form.addRow("Class", self.class_combo)
+        psi_row = QHBoxLayout()
+        psi_row.addWidget(self.psi_slider, 1)
+        psi_row.addWidget(self.psi_label)
+        form.addRow("Truncation", psi_row)
+        sliders = QTabWidget()
+        dims_w, dirs_w = QWidget(), QWidget()
+        QVBoxLayout(dims_w).addWidget(QLabel("The first latent dimensions, set directly."))
+        for s in self.dim_sliders:
+            dims_w.layout().addWidget(s)
+        self.dirs_note = QLabel("Directions are computed when a generator loads.")
+        QVBoxLayout(dirs_w).addWidget(self.dirs_note)
+        for s in self.dir_sliders:
+            dirs_w.layout().addWidget(s)
+        sliders.addTab(dims_w, "Dimensions")
+        sliders.addTab(dirs_w, "Directions")
+
+        # --- interpolation
+        self.keyframes = QListWidget()
+        self.keyframes.setToolTip("Keyframes of the walk: each is a seed (with its sliders) and a class.")
+        self.add_key_button = QPushButton("Add current")
+        self.add_key_button.setToolTip("Add the latent shown now as the next keyframe.")
+        self.add_key_button.clicked.connect(self.add_keyframe)
+        self.clear_keys_button = QPushButton("Clear")
+        self.clear_keys_button.clicked.connect(self._on_clear_keys_button_clicked)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["slerp", "lerp"])
+        self.mode_combo.setToolTip("slerp follows the sphere Gaussian latents live on; lerp cuts through the low-density middle (blurrier frames).")
+        self.frames_spin = QSpinBox()
+        self.frames_spin.setRange(2, 600)
+        self.frames_spin.setValue(60)
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Animate the walk.")
+        self.play_button.toggled.connect(self._on_play_button_toggled)
+        self.strip_view = ImageView()
+        self.strip_view.setMinimumSize(200, 60)
+        self.gif_button = QPushButton("Export GIF…")
+        self.gif_button.clicked.connect(self._on_gif_button_clicked)
+        self.strip_button = QPushButton("Export strip…")
+        self.strip_button.clicked.connect(self._on_strip_button_clicked)
+        interp_box = QGroupBox("Interpolation")
+        ig = QGridLayout(interp_box)
+        ig.addWidget(self.keyframes, 0, 0, 3, 1)
+        ig.addWidget(self.add_key_button, 0, 1)
+        ig.addWidget(self.clear_keys_button, 0, 2)
+        ig.addWidget(self.mode_combo, 1, 1)
+        ig.addWidget(self.frames_spin, 1, 2)
+        ig.addWidget(self.play_button, 2, 1)
+        ig.addWidget(self.gif_button, 2, 2)
+        ig.addWidget(self.strip_button, 3, 2)
+        ig.addWidget(self.strip_view, 4, 0, 1, 3)
+
+        # --- bookmarks
+        self.bookmarks = QListWidget()
+        self.bookmarks.setToolTip("Latents saved with the run (bookmarks.json); double-click to show one.")
+        self.bookmarks.itemDoubleClicked.connect(lambda item: self.apply_state(item.data(256)))
+        self.bookmark_button = QPushButton("Bookmark")
+        self.bookmark_button.setToolTip("Save this latent (seed, sliders, class) to the run.")
+        self.bookmark_button.clicked.connect(self.add_bookmark)
+        self.evolve_button = QPushButton("Render at every checkpoint")
+        self.evolve_button.setToolTip("Show how the selected bookmark's sample evolved over the run's saved checkpoints.")
+        self.evolve_button.clicked.connect(self.render_bookmark_history)
+        book_box = QGroupBox("Bookmarks")
+        bl = QVBoxLayout(book_box)
+        bl.addWidget(self.bookmarks)
+        row = QHBoxLayout()
+        row.addWidget(self.bookmark_button)
+        row.addWidget(self.evolve_button)
+        bl.addLayout(row)
+
+        # --- conditional sampling
+        self.cond_reason = QLabel("")
+        self.cond_reason.setWordWrap(True)
+        self.grid_seeds = QSpinBox()
+        self.grid_seeds.setRange(1, 32)
+        self.grid_seeds.setValue(8)
+        self.grid_button = QPushButton("Class × seed grid")
+        self.grid_button.setToolTip("Rows are classes, columns seeds: the same z down each column.")
+        self.grid_button.clicked.connect(self.show_class_grid)
+        self.sweep_button = QPushButton("Sweep classes")
+        self.sweep_button.setToolTip("The current z rendered as every class.")
+        self.sweep_button.clicked.connect(self.show_class_sweep)
+        self.class_a, self.class_b = QComboBox(), QComboBox()
+        self.blend_button = QPushButton("Blend A → B")
+        self.blend_button.setToolTip("Fixed z, the label embedding moving from class A to class B.")
+        self.blend_button.clicked.connect(self.show_class_blend)
+        self.cond_view = ImageView()
+        self.cond_save = QPushButton("Save PNG…")
+        self.cond_save.clicked.connect(self._on_cond_save_clicked)
+        cond_w = QWidget()
+        cl = QGridLayout(cond_w)
+        cl.addWidget(self.cond_reason, 0, 0, 1, 4)
+        cl.addWidget(QLabel("seeds"), 1, 0)
+        cl.addWidget(self.grid_seeds, 1, 1)
+        cl.addWidget(self.grid_button, 1, 2)
+        cl.addWidget(self.sweep_button, 1, 3)
+        cl.addWidget(self.class_a, 2, 0)
+        cl.addWidget(self.class_b, 2, 1)
+        cl.addWidget(self.blend_button, 2, 2)
+        cl.addWidget(self.cond_save, 2, 3)
+        cl.addWidget(self.cond_view, 3, 0, 1, 4)
+        self.cond_widget = cond_w
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        src = QHBoxLayout()
+        src.addWidget(self.source_label, 1)
+        src.addWidget(self.open_button)
+        ll.addLayout(src)
+        ll.addWidget(latent_box)
+        ll.addWidget(sliders, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(left)
+        right_tabs = QTabWidget()
+        explore = QWidget()
+        el = QVBoxLayout(explore)
+        el.addWidget(self.view, 3)
+        el.addWidget(interp_box, 2)
+        el.addWidget(book_box, 1)
+        right_tabs.addTab(explore, "Latent")
+        right_tabs.addTab(cond_w, "Conditional")
+        self.tabs = right_tabs
+        lay = QHBoxLayout(self)
+        lay.addWidget(scroll, 2)
+        lay.addWidget(right_tabs, 3)
+        self._set_enabled(False)
+
+    # ------------------------------------------------------------ loading
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.seed_spin, self.random_button, self.reset_button, self.psi_slider, self.add_key_button,
+                  self.play_button, self.gif_button, self.strip_button, self.bookmark_button, self.evolve_button,
+                  *self.dim_sliders, *self.dir_sliders):
+            w.setEnabled(on)
+        cond = on and self.gen is not None and self.gen.num_classes > 0
+        for w in (self.class_combo, self.grid_button, self.sweep_button, self.class_a, self.class_b, self.blend_button, self.grid_seeds):
+            w.setEnabled(cond)
+        if self.gen is None:
+            self.cond_reason.setText("Load a generator first.")
+        elif not cond:
+            self.cond_reason.setText("This model was trained without labels, so it cannot be asked for a class "
+                                     "(train a conditional preset such as cgan-mnist).")
+        else:
+            self.cond_reason.setText(f"{self.gen.num_classes} classes.")
+
+    def load(self, path: str | Path) -> bool:
+        """Load a generator (EMA weights when the run kept them); a bad file is a message, not a crash."""
+        from ganstudio.core.checkpoint import CheckpointError
+        from ganstudio.core.sampling import load_generator
+
+        try:
+            gen = load_generator(str(path))
+        except CheckpointError as e:
+            self.source_label.setText(f"<span style='color:#c0392b'>{e}</span>")
+            self.status.emit(str(e))
+            return False
+        if gen.kind == "points":
+            self.source_label.setText("<span style='color:#c0392b'>This is a 2-D point model; the explorer shows image models.</span>")
+            return False
+        self.gen = gen
+        self.source = Path(path)
+        self.directions = None
+        names = list(gen.classes) if gen.classes else [str(i) for i in range(gen.num_classes)]
+        for combo in (self.class_combo, self.class_a, self.class_b):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            combo.blockSignals(False)
+        if len(names) > 1:
+            self.class_b.setCurrentIndex(1)
+        self.source_label.setText(f"{path} · step {gen.step} · z {gen.z_dim}-d" + (f" · {gen.num_classes} classes" if gen.num_classes else ""))
+        self._set_enabled(True)
+        self._load_bookmarks()
+        self.reset()
+        self._compute_directions()
+        return True
+
+    def _compute_directions(self) -> None:
+        from ganstudio.core import latent
+
+        gen = self.gen
+        self.dirs_note.setText("Computing principal directions…")
+        self.background.request("directions", ("directions", id(gen)), lambda: latent.principal_directions(gen, k=N_DIRECTIONS, n=2000))
+
+    # ------------------------------------------------------------ the latent shown
+
+    def state(self) -> dict:
+        return {
+            "seed": self.seed_spin.value(),
+            "class": self.class_combo.currentIndex() if self.gen is not None and self.gen.num_classes else None,
+            "dims": [s.value() for s in self.dim_sliders],
+            "directions": [s.value() for s in self.dir_sliders],
+            "psi": self.psi_slider.value() / 100,
+        }
+
+    def apply_state(self, st: dict) -> None:
+        self.seed_spin.blockSignals(True)
+        self.seed_spin.setValue(int(st["seed"]))
+        self.seed_spin.blockSignals(False)
+        if st.get("class") is not None:
+            self.class_combo.blockSignals(True)
+            self.class_combo.setCurrentIndex(int(st["class"]))
+            self.class_combo.blockSignals(False)
+        for s, v in zip(self.dim_sliders, st.get("dims", [])):
+            s.set_value(v)
+        for s, v in zip(self.dir_sliders, st.get("directions", [])):
+            s.set_value(v)
+        self.psi_slider.blockSignals(True)
+        self.psi_slider.setValue(int(round(st.get("psi", 1.0) * 100)))
+        self.psi_slider.blockSignals(False)
+        self.psi_label.setText(f"ψ {self.psi_slider.value() / 100:.2f}")
+        self.update_image()
+
+    def z_of(self, st: dict):
+        """The latent a state describes: the seed's z with its first dims set, truncated, moved along directions."""
+        import torch
+
+        from ganstudio.core import latent
+
+        z = latent.seed_to_z(st["seed"], self.gen.z_dim)
+        k = min(N_DIMS, self.gen.z_dim)
+        z[:k] = torch.tensor(st["dims"][:k], dtype=z.dtype)
+        z = latent.truncate(z, st["psi"])
+        if self.directions is not None:
+            coef = torch.tensor(st["directions"][: len(self.directions)], dtype=z.dtype)
+            z = z + coef @ self.directions
+        return z
+
+    def _on_seed_spin_changed(self, _value: int) -> None:
+        self._load_seed_dims()
+        self.update_image()
+
+    def _load_seed_dims(self) -> None:
+        from ganstudio.core import latent
+
+        if self.gen is None:
+            return
+        z = latent.seed_to_z(self.seed_spin.value(), self.gen.z_dim)
+        for i, s in enumerate(self.dim_sliders):
+            s.setEnabled(i < self.gen.z_dim)
+            if i < self.gen.z_dim:
+                s.set_value(float(z[i]))
+        self.z_label.setText(f"|z| = {float(z.norm()):.2f} (typical √{self.gen.z_dim} = {self.gen.z_dim ** 0.5:.1f})")
+
+    def reset(self) -> None:
+        for s in self.dir_sliders:
+            s.set_value(0.0)
+        self.psi_slider.blockSignals(True)
+        self.psi_slider.setValue(100)
+        self.psi_slider.blockSignals(False)
+        self.psi_label.setText("ψ 1.00")
+        self._load_seed_dims()
+        self.update_image()
+
+    def _on_psi_slider_changed(self, value: int) -> None:
+        self.psi_label.setText(f"ψ {value / 100:.2f}")
+        self.update_image()
+        self._measure_diversity()
+
+    def _measure_diversity(self) -> None:
+        """The variety truncation costs: spread of 64 samples at ψ over spread at ψ = 1."""
+        import torch
+
+        from ganstudio.core import latent
+
+        gen, psi = self.gen, self.psi_slider.value() / 100
+        if gen is None:
+            return
+
+        def job():
+            z = torch.stack([latent.seed_to_z(s, gen.z_dim) for s in range(64)])
+            y = torch.arange(64) % gen.num_classes if gen.num_classes else None
+            full = latent.diversity(latent.render(gen, z, y))
+            return latent.diversity(latent.render(gen, latent.truncate(z, psi), y)) / max(full, 1e-12)
+
+        # Its own channel, newest wins: dragging ψ computes the figure once it rests.
+        self.background.request("diversity", ("diversity", psi), job)
+
+    def update_image(self) -> None:
+        """Ask for the current latent's image; a newer request replaces an older one still waiting."""
+        if self.gen is None:
+            return
+        import torch
+
+        from ganstudio.core import latent
+        from ganstudio.core.sampling import to_uint8
+
+        st = self.state()
+        gen, z = self.gen, self.z_of(st)
+        y = None if st["class"] is None else torch.tensor([st["class"]])
+        self._request_id += 1
+        rid = self._request_id
+        self.requested_at[rid] = time.perf_counter()
+        self.renderer.request("image", ("image", rid), lambda: to_uint8(latent.render(gen, z[None], y))[0])
+
+    def _on_renderer_rendered(self, key, result) -> None:
+        kind, ident = key
+        if kind == "image":
+            t = self.requested_at.pop(ident, None)
+            if t is not None:
+                self.latencies.append(time.perf_counter() - t)
+            for old in [k for k in self.requested_at if k < ident]:
+                self.requested_at.pop(old)  # superseded, never rendered
+            self.view.set_image(result)
+            self.image_shown.emit(result)
+        elif kind == "directions":
+            if self.gen is not None and ident == id(self.gen):
+                self.directions, stds = result
+                self.dirs_note.setText("Principal directions of G's first layer (largest variance first).")
+                self.update_image()
+        elif kind == "diversity":
+            if abs(ident - self.psi_slider.value() / 100) < 1e-9:
+                self.psi_label.setText(f"ψ {ident:.2f} · diversity {result:.0%}")
+        elif kind == "frames":
+            from ganstudio.core import latent
+
+            self.path_frames, self.frames = result
+            self.strip_view.set_image(latent.strip(self.path_frames))
+            self._frame = 0
+        elif kind == "cond":
+            self.cond_view.set_image(result)
+        elif kind == "history":
+            self.cond_view.set_image(result)
+            self.tabs.setCurrentWidget(self.cond_widget)
+
+    # ------------------------------------------------------------ interpolation
+
+    def add_keyframe(self) -> None:
+        st = self.state()
+        item_text = f"seed {st['seed']}" + (f", class {self.class_combo.currentText()}" if st["class"] is not None else "")
+        self.keyframes.addItem(item_text)
+        self.keyframes.item(self.keyframes.count() - 1).setData(256, st)
+        self._render_path()
+
+    def _on_clear_keys_button_clicked(self) -> None:
+        self.keyframes.clear()
+        self.frames, self.path_frames = [], None
+        self.strip_view.set_image(None)
+
+    def keyframe_states(self) -> list[dict]:
+        return [self.keyframes.item(i).data(256) for i in range(self.keyframes.count())]
+
+    def path_job(self, n_frames: int | None = None):
+        """A job rendering the walk through the keyframes (classes blend with their embeddings)."""
+        import torch
+
+        from ganstudio.core import latent
+        from ganstudio.core.sampling import to_uint8
+
+        states = self.keyframe_states()
+        if len(states) < 2:
+            return None
+        gen = self.gen
+        keys = [self.z_of(s) for s in states]
+        frames = n_frames or self.frames_spin.value()
+        mode = self.mode_combo.currentText()
+
+        def job():
+            z = latent.interpolate(keys, frames, mode)
+            if gen.num_classes:
+                e = torch.stack([gen.G.embed(torch.tensor(s["class"] or 0)).detach() for s in states])
+                emb = latent.interpolate(list(e), frames, "lerp")
+                x = latent.render(gen, z, embed=emb)
+            else:
+                x = latent.render(gen, z)
+            return x, list(to_uint8(x))
+
+        return job
+
+    def _render_path(self) -> None:
+        job = self.path_job()
+        if job is not None:
+            self.background.request("frames", ("frames", 0), job)
+
+    def _on_play_button_toggled(self, on: bool) -> None:
+        if on and not self.frames:
+            self._render_path()
+        self.play_button.setText("Pause" if on else "Play")
+        (self._play.start if on else self._play.stop)()
+
+    def _on_play_timeout(self) -> None:
+        if self.frames:
+            self.view.set_image(self.frames[self._frame % len(self.frames)])
+            self._frame += 1
+
+    def export_gif(self, path: str, fps: int = 24) -> None:
+        from ganstudio.core import latent
+        from ganstudio.core.checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(path, latent.gif_bytes(self.path_frames, fps=fps))
+
+    def _on_gif_button_clicked(self) -> None:
+        if not self.frames:
+            self.status.emit("Add two or more keyframes first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export GIF", "walk.gif", "GIF (*.gif)")
+        if path:
+            self.export_gif(path)
+
+    def _on_strip_button_clicked(self) -> None:
+        if not self.frames:
+            self.status.emit("Add two or more keyframes first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export strip", "walk.png", "PNG (*.png)")
+        if path:
+            from ganstudio.core import latent
+            from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
+
+            atomic_write_bytes(path, png_bytes(latent.strip(self.path_frames)))
+
+    # ------------------------------------------------------------ bookmarks
+
+    def _bookmarks_path(self) -> Path | None:
+        if self.source is None:
+            return None
+        run = self.source if self.source.is_dir() else self.source.parent.parent
+        return run / "bookmarks.json" if (run / "checkpoints").is_dir() else self.source.with_suffix(".bookmarks.json")
+
+    def _load_bookmarks(self) -> None:
+        self.bookmarks.clear()
+        p = self._bookmarks_path()
+        try:
+            items = json.loads(p.read_text()) if p and p.exists() else []
+        except (OSError, json.JSONDecodeError):
+            items = []
+        for st in items:
+            self._add_bookmark_item(st)
+
+    def _add_bookmark_item(self, st: dict) -> None:
+        text = f"seed {st['seed']}" + (f", class {st['class']}" if st.get("class") is not None else "") + (f", ψ {st['psi']:.2f}" if st.get("psi", 1) != 1 else "")
+        self.bookmarks.addItem(text)
+        self.bookmarks.item(self.bookmarks.count() - 1).setData(256, st)
+
+    def add_bookmark(self) -> None:
+        from ganstudio.core.checkpoint import atomic_write_text
+
+        st = self.state()
+        self._add_bookmark_item(st)
+        p = self._bookmarks_path()
+        if p is not None:
+            items = [self.bookmarks.item(i).data(256) for i in range(self.bookmarks.count())]
+            atomic_write_text(p, json.dumps(items, indent=1))
+
+    def render_bookmark_history(self) -> None:
+        """The selected (or last) bookmark rendered by every step_*.pt checkpoint of the run, oldest first."""
+        if self.bookmarks.count() == 0 or self.source is None:
+            self.status.emit("Bookmark a latent first.")
+            return
+        item = self.bookmarks.currentItem() or self.bookmarks.item(self.bookmarks.count() - 1)
+        st = item.data(256)
+        run = self.source if self.source.is_dir() else self.source.parent.parent
+        ckpts = sorted((run / "checkpoints").glob("step_*.pt")) or [run / "checkpoints" / "latest.pt"]
+        z = self.z_of(st)
+
+        def job():
+            import torch
+
+            from ganstudio.core import latent
+            from ganstudio.core.sampling import load_generator, make_grid
+
+            tiles = []
+            for c in ckpts:
+                g = load_generator(str(c))
+                y = torch.tensor([st["class"]]) if st.get("class") is not None and g.num_classes else None
+                tiles.append(latent.render(g, z[None], y))
+            return make_grid(torch.cat(tiles), ncol=len(tiles))
+
+        self.background.request("cond", ("history", 0), job)
+
+    # ------------------------------------------------------------ conditional
+
+    def _cond_request(self, make) -> None:
+        from ganstudio.core.sampling import make_grid
+
+        gen = self.gen
+        self.background.request("cond", ("cond", 0), lambda: make_grid(*make(gen)))
+
+    def show_class_grid(self) -> None:
+        from ganstudio.core import latent
+
+        seed, n, psi = self.seed_spin.value(), self.grid_seeds.value(), self.psi_slider.value() / 100
+        self._cond_request(lambda g: (latent.class_grid(g, list(range(seed, seed + n)), psi), n))
+
+    def show_class_sweep(self) -> None:
+        import torch
+
+        from ganstudio.core import latent
+
+        z = self.z_of(self.state())
+        self._cond_request(lambda g: (latent.render(g, z.expand(g.num_classes, -1), torch.arange(g.num_classes)), g.num_classes))
+
+    def show_class_blend(self) -> None:
+        from ganstudio.core import latent
+
+        seed, a, b = self.seed_spin.value(), self.class_a.currentIndex(), self.class_b.currentIndex()
+        self._cond_request(lambda g: (latent.class_blend(g, seed, a, b, 10), 10))
+
+    def _on_cond_save_clicked(self) -> None:
+        if self.cond_view.image is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save grid", "classes.png", "PNG (*.png)")
+        if path:
+            from PIL import Image
+
+            Image.fromarray(self.cond_view.image).save(path)
+
+    def _on_open_button_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a checkpoint", "", "Checkpoints (*.pt)")
+        if path:
+            self.load(path)
+
+    def shutdown(self, wait: float = 10.0) -> None:
+        """End both workers, letting a running job finish (call before the application quits)."""
+        try:
+            self._play.stop()
+        except RuntimeError:  # Qt already deleted the timer (window torn down first)
+            pass
+        self.renderer.close(wait)
+        self.background.close(wait)

@@ -1,0 +1,139 @@
+"""The latent explorer: seeds, sliders that coalesce, truncation, walks, bookmarks, class grids, bad files."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganstudio.core.checkpoint import load_checkpoint, save_checkpoint
+from ganstudio.core.config import PRESETS, apply_overrides
+from ganstudio.core.train import iter_train
+from ganstudio.ui.explorer import ExplorerPanel
+
+
+def train(run, preset, steps=2, **extra):
+    cfg = apply_overrides(PRESETS.get(preset).config(), {"steps": steps, "batch_size": 16, "threads": 2, **extra})
+    for _ in iter_train(cfg, run):
+        pass
+    return run
+
+
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("explorer") / "cgan", "cgan-mnist", steps=4, checkpoint_every=2)
+
+
+@pytest.fixture
+def panel(qtbot):
+    p = ExplorerPanel()
+    qtbot.addWidget(p)
+    p.show()
+    yield p
+    p.shutdown()
+
+
+def settle(qtbot, p):
+    qtbot.waitUntil(lambda: p.renderer.idle() and p.background.idle(), timeout=30_000)
+    qtbot.wait(50)  # queued results delivered
+
+
+def test_load_seed_and_same_seed_same_image(panel, qtbot, cgan_run):
+    assert panel.load(cgan_run)
+    settle(qtbot, panel)
+    assert panel.directions is not None and panel.view.image is not None
+    panel.seed_spin.setValue(42)
+    settle(qtbot, panel)
+    a = panel.view.image.copy()
+    panel.seed_spin.setValue(43)
+    settle(qtbot, panel)
+    assert not np.array_equal(panel.view.image, a)
+    panel.seed_spin.setValue(42)
+    settle(qtbot, panel)
+    assert np.array_equal(panel.view.image, a)
+    assert "|z|" in panel.z_label.text()
+
+
+def test_slider_drag_coalesces_to_few_renders(panel, qtbot, cgan_run):
+    panel.load(cgan_run)
+    settle(qtbot, panel)
+    before = panel.renderer.renders
+    slider = panel.dir_sliders[0].slider
+    for v in range(0, 200, 2):  # a fast drag: 100 moves
+        slider.setValue(v)
+    settle(qtbot, panel)
+    renders = panel.renderer.renders - before
+    assert 1 <= renders < 30
+    # the image shown is the one for where the slider ended
+    import torch
+
+    from ganstudio.core import latent
+    from ganstudio.core.sampling import to_uint8
+
+    st = panel.state()
+    want = to_uint8(latent.render(panel.gen, panel.z_of(st)[None], torch.tensor([st["class"]])))[0]
+    assert np.array_equal(panel.view.image, want)
+
+
+def test_truncation_shows_diversity_cost(panel, qtbot, cgan_run):
+    panel.load(cgan_run)
+    panel.psi_slider.setValue(50)
+    qtbot.waitUntil(lambda: "diversity" in panel.psi_label.text(), timeout=30_000)
+    pct = int(panel.psi_label.text().split("diversity ")[1].rstrip("%"))
+    assert 0 < pct < 100
+
+
+def test_walk_gif_has_the_frames_asked_for(panel, qtbot, cgan_run, tmp_path):
+    panel.load(cgan_run)
+    panel.frames_spin.setValue(9)
+    panel.seed_spin.setValue(1)
+    panel.add_keyframe()
+    panel.seed_spin.setValue(2)
+    panel.class_combo.setCurrentIndex(7)
+    panel.add_keyframe()
+    qtbot.waitUntil(lambda: len(panel.frames) == 9, timeout=30_000)
+    panel.export_gif(str(tmp_path / "walk.gif"))
+    assert Image.open(tmp_path / "walk.gif").n_frames == 9
+    assert panel.strip_view.image.shape[1] == 2 + 9 * 30
+
+
+def test_bookmark_is_saved_with_the_run_and_renders_at_every_checkpoint(panel, qtbot, cgan_run):
+    panel.load(cgan_run)
+    panel.seed_spin.setValue(7)
+    panel.add_bookmark()
+    saved = json.loads((cgan_run / "bookmarks.json").read_text())
+    assert saved[-1]["seed"] == 7
+    panel.render_bookmark_history()
+    settle(qtbot, panel)
+    n_ckpt = len(list((cgan_run / "checkpoints").glob("step_*.pt")))
+    assert n_ckpt == 2 and panel.cond_view.image.shape[1] == 2 + n_ckpt * 30
+    # a fresh panel finds the bookmark again
+    other = ExplorerPanel()
+    qtbot.addWidget(other)
+    other.load(cgan_run)
+    assert other.bookmarks.count() == len(saved)
+    other.shutdown()
+
+
+def test_class_grid_rows_are_classes(panel, qtbot, cgan_run):
+    panel.load(cgan_run)
+    panel.grid_seeds.setValue(3)
+    panel.show_class_grid()
+    settle(qtbot, panel)
+    assert panel.cond_view.image.shape == (2 + 10 * 30, 2 + 3 * 30, 3)
+    assert panel.grid_button.isEnabled()
+
+
+def test_unconditional_model_disables_the_class_tools_with_a_reason(panel, qtbot, tmp_path):
+    panel.load(train(tmp_path / "uncond", "dcgan-mnist", steps=1))
+    assert not panel.grid_button.isEnabled() and not panel.class_combo.isEnabled()
+    assert "without labels" in panel.cond_reason.text()
+
+
+def test_translation_checkpoint_gives_a_clear_message(panel, cgan_run, tmp_path):
+    state = load_checkpoint(cgan_run / "checkpoints/latest.pt")
+    state.update(task="translate", model_name="pix2pix")
+    save_checkpoint(tmp_path / "p2p.pt", state)
+    assert not panel.load(tmp_path / "p2p.pt")
+    assert "image-translation model" in panel.source_label.text()
+    assert panel.gen is None and not panel.seed_spin.isEnabled()
