@@ -137,6 +137,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._metrics_file = None
+        self._lock_file = None
 
     @property
     def config_path(self) -> Path:
@@ -201,6 +202,7 @@ class RunDir:
 
     def truncate_metrics_after(self, step: int) -> None:
         """Drop records past `step` (written after the checkpoint a resume starts from)."""
+        self._close_metrics()  # the file is replaced: later records must go to the new one
         if not self.metrics_path.exists():
             return
         keep = []
@@ -213,10 +215,39 @@ class RunDir:
                     continue  # a line cut by a kill mid-write
         atomic_write_text(self.metrics_path, "".join(keep))
 
-    def close(self) -> None:
+    def _close_metrics(self) -> None:
         if self._metrics_file is not None:
             self._metrics_file.close()
             self._metrics_file = None
+
+    def lock(self) -> None:
+        """Hold RUN/.lock while training: a second process training the same run is refused."""
+        if self._lock_file is not None:
+            return
+        f = open(self.path / ".lock", "a+", encoding="utf-8")
+        try:
+            import fcntl
+
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no flock on this platform: run unlocked
+            pass
+        except OSError:
+            f.seek(0)
+            who = f.read().strip() or "another process"
+            f.close()
+            raise RunDirError(f"{self.path} is being trained by {who}; wait for it to finish or stop it first") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}")
+        f.flush()
+        self._lock_file = f
+
+    def close(self) -> None:
+        """Flush and close the metrics file and release the run lock."""
+        self._close_metrics()
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file releases the flock
+            self._lock_file = None
 
     def save_sample(self, step: int, image: np.ndarray) -> Path:
         p = self.sample_path(step)

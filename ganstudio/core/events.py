@@ -23,6 +23,7 @@ class RunStarted(Event):
     dataset: str          # one-line summary of the data
     skipped: str          # report of unusable files ('' if none)
     resumed: bool
+    centers: np.ndarray | None = None   # mode centres of a 2-D point dataset (for the scatter view)
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,12 @@ class Control:
     def pause(self) -> None:
         with self._cond:
             self._paused = True
+            self._steps_granted = 0  # a Step pressed just before is not carried into this pause
 
     def resume(self) -> None:
         with self._cond:
             self._paused = False
+            self._steps_granted = 0
             self._cond.notify_all()
 
     def step(self, n: int = 1) -> None:

@@ -113,18 +113,10 @@ def principal_directions(gen: LoadedGenerator, k: int = 8, n: int = 2000, seed: 
     Returns (directions (k, z_dim) orthonormal, the components' standard deviations (k,)).
     """
     G = gen.G
-    first = _first_hidden(G)
-    acts: list[torch.Tensor] = []
-    hook = first.register_forward_hook(lambda m, i, o: acts.append(o.detach().flatten(1)))
-    try:
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, gen.z_dim, generator=g)
-        y = torch.randint(0, gen.num_classes, (n,), generator=g) if gen.num_classes else None
-        with torch.inference_mode():
-            for i in range(0, n, 500):
-                G(z[i : i + 500], None if y is None else y[i : i + 500])
-    finally:
-        hook.remove()
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, gen.z_dim, generator=g)
+    y = torch.randint(0, gen.num_classes, (n,), generator=g) if gen.num_classes else None
+    acts = [early_features(G, z[i : i + 500], None if y is None else y[i : i + 500]) for i in range(0, n, 500)]
     a = torch.cat(acts)
     a = a - a.mean(0)
     k = min(k, gen.z_dim, a.shape[1], n - 1)
@@ -142,11 +134,18 @@ def principal_directions(gen: LoadedGenerator, k: int = 8, n: int = 2000, seed: 
     return dirs, stds
 
 
-def _first_hidden(G: torch.nn.Module) -> torch.nn.Module:
-    """The first activation layer of G's body (its output is the early feature GANSpace uses)."""
-    for m in G.body.modules():
+@torch.inference_mode()
+def early_features(G: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """G's body run up to its first activation, flattened (N, F): the early features GANSpace uses.
+
+    Runs the layers directly rather than through a forward hook, so another thread
+    rendering with the same G at the same time cannot slip its activations in.
+    """
+    h = z if getattr(G, "embed", None) is None else torch.cat([z, G.embed(y)], dim=1)
+    for m in G.body:
+        h = m(h)
         if isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU)):
-            return m
+            return h.flatten(1)
     raise ValueError("could not find an early activation layer in this generator")
 
 

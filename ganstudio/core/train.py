@@ -182,6 +182,7 @@ class Trainer:
         n_fixed = len(self.fixed_y) if self.fixed_y is not None else cfg.sample_count
         self.fixed_z = torch.randn(n_fixed, cfg.z_dim, generator=g)
         self.step = 0
+        self.diverged = False  # a NaN was seen and not yet rolled back: never save this state
         self.g_params, self.g_layers, self.g_index = _layer_groups(self.G)
         self.d_params, self.d_layers, self.d_index = _layer_groups(self.D)
         # Real and fake can share one D pass unless D's BatchNorm would mix their statistics.
@@ -218,7 +219,9 @@ class Trainer:
     def _snapshot(self) -> tuple:
         cuda = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
         smp = self.sampler  # perm is replaced, never mutated, so a reference is a snapshot
-        return (torch.get_rng_state(), cuda, (smp.gen.get_state(), smp.perm, smp.pos, smp.epoch), dict(self.extra_acc))
+        # BatchNorm running statistics (and spectral-norm vectors) change in the forward pass
+        buffers = [b.clone() for m in (self.G, self.D) for b in m.buffers()]
+        return (torch.get_rng_state(), cuda, (smp.gen.get_state(), smp.perm, smp.pos, smp.epoch), dict(self.extra_acc), buffers)
 
     def _restore(self, snap: tuple) -> None:
         torch.set_rng_state(snap[0])
@@ -228,6 +231,9 @@ class Trainer:
         smp.gen.set_state(snap[2][0])
         smp.perm, smp.pos, smp.epoch = snap[2][1:]
         self.extra_acc = snap[3]
+        with torch.no_grad():
+            for b, saved in zip((b for m in (self.G, self.D) for b in m.buffers()), snap[4]):
+                b.copy_(saved)
 
     def train_step(self, log: bool, abort: Callable[[], bool] | None = None) -> dict[str, float]:
         """One G update after n_critic D updates.
@@ -355,6 +361,10 @@ class Trainer:
     def metrics_finite(self) -> bool:
         return bool(torch.isfinite(self.acc).all()) and all(bool(torch.isfinite(v)) for v in self.extra_acc.values())
 
+    def healthy(self) -> bool:
+        """Safe to checkpoint: no divergence pending and no non-finite loss since the last log."""
+        return not self.diverged and self.metrics_finite()
+
     # ------------------------------------------------------------ samples
 
     @torch.no_grad()
@@ -399,6 +409,7 @@ class Trainer:
             "extra_acc": {k: v.cpu() for k, v in self.extra_acc.items()},
             "dataset": {
                 "name": self.data.name,
+                "n": len(self.data),
                 "kind": self.data.kind,
                 "classes": list(self.data.classes),
                 "centers": None if self.data.centers is None else np.asarray(self.data.centers).tolist(),
@@ -407,6 +418,12 @@ class Trainer:
         }
 
     def load_state_dict(self, s: dict) -> None:
+        then = s.get("dataset", {}).get("n", len(self.data)) if isinstance(s.get("dataset"), dict) else len(self.data)
+        if then != len(self.data):
+            raise CheckpointError(
+                f"the dataset changed since this run was trained ({then:,} samples then, {len(self.data):,} now); "
+                "start a new run"
+            )
         try:
             self.G.load_state_dict(s["G"])
             self.D.load_state_dict(s["D"])
@@ -414,18 +431,20 @@ class Trainer:
                 self.G_ema.load_state_dict(s["G_ema"] if s.get("G_ema") is not None else s["G"])
             self.opt_g.load_state_dict(s["opt_g"])
             self.opt_d.load_state_dict(s["opt_d"])
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise CheckpointError(f"checkpoint does not match this model: {str(e).splitlines()[0][:160]}") from None
-        self.step = int(s["step"])
-        self.sampler.load_state_dict(s["sampler"])
-        self.fixed_z = s["fixed_z"]
-        self.fixed_y = s["fixed_y"]
-        self.acc = s["acc"].to(self.device)
-        self.acc_n = int(s["acc_n"])
-        self.extra_acc = {k: v.to(self.device) for k, v in s.get("extra_acc", {}).items()}
-        torch.set_rng_state(s["rng"]["torch"])
-        if s["rng"].get("cuda") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+            self.step = int(s["step"])
+            self.sampler.load_state_dict(s["sampler"])
+            self.fixed_z = s["fixed_z"]
+            self.fixed_y = s["fixed_y"]
+            self.acc = s["acc"].to(self.device)
+            self.acc_n = int(s["acc_n"])
+            self.extra_acc = {k: v.to(self.device) for k, v in s.get("extra_acc", {}).items()}
+            torch.set_rng_state(s["rng"]["torch"])
+            if s["rng"].get("cuda") is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
+            msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            raise CheckpointError(f"checkpoint does not match this model or is incomplete: {msg}") from None
+        self.diverged = False
 
     def apply_changes(self, changes: dict) -> dict:
         cfg = dataclasses.replace(self.cfg, **changes)
@@ -478,6 +497,14 @@ def iter_train(
     trainer = Trainer(cfg, data, device)
     if not resume:
         run.create()  # only now: bad data or a bad model spec leaves nothing behind
+    run.lock()  # one writer per run: a second trainer of the same run is refused
+    try:
+        yield from _run_loop(cfg, run, control, trainer, data, device, state, resume)
+    finally:
+        run.close()
+
+
+def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Dataset, device, state, resume: bool) -> Iterator[Event]:
     if state is not None:
         trainer.load_state_dict(state)
         run.truncate_metrics_after(trainer.step)
@@ -488,6 +515,7 @@ def iter_train(
     yield RunStarted(
         step=trainer.step, run_dir=str(run.path), total_steps=cfg.steps, device=str(device), config=cfg.to_dict(),
         dataset=data.summary(), skipped=data.skipped_report(), resumed=resume,
+        centers=None if data.centers is None else np.asarray(data.centers, np.float64),
     )
 
     last_ckpt = str(run.latest_checkpoint) if run.latest_checkpoint.exists() else ""
@@ -495,6 +523,10 @@ def iter_train(
 
     def save(periodic: bool) -> Iterator[Event]:
         nonlocal last_ckpt, saved_step
+        if not trainer.healthy():  # never let a diverged state replace the last good checkpoint
+            yield HealthWarning(step=trainer.step, kind="settings", advice="",
+                                message=f"checkpoint not written: training has diverged; {last_ckpt or 'no checkpoint'} is kept")
+            return
         path = run.save_checkpoint(trainer.step, trainer.state_dict(), periodic)
         last_ckpt, saved_step = str(path), trainer.step
         yield CheckpointSaved(step=trainer.step, path=str(run.checkpoint_path(trainer.step) if periodic else path))
@@ -510,6 +542,8 @@ def iter_train(
 
     if trainer.step == 0:
         yield from sample()
+        # A checkpoint from the start: a run that diverges early can still roll back.
+        yield from save(periodic=False)
 
     reason = "completed"
     t_log = time.perf_counter()
@@ -551,6 +585,7 @@ def iter_train(
 
             if log:
                 if not trainer.metrics_finite():
+                    trainer.diverged = True
                     now = time.perf_counter()
                     values = trainer.take_metrics(now - t_log)
                     yield StepMetrics(step=step, values=values)
@@ -584,17 +619,14 @@ def iter_train(
             if step % cfg.sample_every == 0 or step == cfg.steps:
                 yield from sample()
             if step % cfg.checkpoint_every == 0:
-                if trainer.metrics_finite():
-                    yield from save(periodic=True)
+                yield from save(periodic=True)
     except GeneratorExit:
-        # The consumer closed us (window closed, Ctrl-C): keep what was trained.
-        if trainer.metrics_finite() and trainer.step > 0:
+        # The consumer closed us (window closed, Ctrl-C): keep what was trained, if sound.
+        if trainer.healthy() and trainer.step > saved_step:
             run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
-        run.close()
         raise
     if reason == "stopped":
         yield Stopping(step=trainer.step)  # training has stopped; the checkpoint is written next
-    if reason != "diverged" and trainer.metrics_finite() and saved_step != trainer.step:
+    if reason != "diverged" and saved_step != trainer.step:
         yield from save(periodic=False)
-    run.close()
     yield RunFinished(step=trainer.step, reason=reason, checkpoint=last_ckpt)

@@ -14,6 +14,7 @@ from ganstudio.core.checkpoint import RunDir, RunDirError, load_checkpoint
 from ganstudio.core.config import PRESETS, ConfigError, apply_overrides
 from ganstudio.core.events import (
     CheckpointSaved,
+    Resumed,
     Control,
     HealthWarning,
     Paused,
@@ -64,7 +65,7 @@ def test_run_directory_layout(tmp_path, tiny_overrides):
     grid = np.asarray(Image.open(run / "samples/step_00000006.png"))
     assert grid.shape == (2 + 4 * 30, 2 + 4 * 30, 3)  # 16 samples of 28 px, 4×4 with 2 px gaps
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt", "step_00000003.pt", "step_00000006.pt"]
-    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [3, 6]
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [0, 3, 6]  # a step-0 checkpoint too
     ck = load_checkpoint(run / "checkpoints/step_00000003.pt")
     assert ck["step"] == 3 and {"G", "D", "opt_g", "opt_d", "rng", "fixed_z", "config_toml"} <= set(ck)
 
@@ -185,24 +186,66 @@ def test_resume_after_divergence_rolls_back_and_continues(tmp_path, tiny_overrid
     assert fin.reason == "completed" and fin.step == 12
     last = [e for e in seen if isinstance(e, StepMetrics)][-1]
     assert np.isfinite(last.values["loss/d"])
+    assert [e.step for e in seen if isinstance(e, Resumed)] == [4]  # rolled back to the good checkpoint
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 13))  # the diverged records are gone, the new ones written
 
 
-def test_stop_mid_step_undoes_the_step_and_resume_stays_exact(tmp_path, tiny_overrides):
-    cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "batch_size": 64, "steps": 12})
-    straight = run_all(cfg, tmp_path / "straight")
+def test_a_save_request_or_close_after_divergence_never_overwrites_the_good_checkpoint(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 1000, "checkpoint_every": 4})
     control = Control()
-    stop_at = {}
-    for ev in iter_train(cfg, tmp_path / "split", control):
-        if isinstance(ev, StepMetrics) and ev.step == 5:
-            # pressed while step 6 is running, from another thread (as the studio's Stop button does)
-            threading.Timer(0.02, control.stop).start()
-        if isinstance(ev, RunFinished):
-            stop_at = ev.step
-    assert 5 <= stop_at < 12
-    assert load_checkpoint(tmp_path / "split/checkpoints/latest.pt")["step"] == stop_at
+    gen = iter_train(cfg, tmp_path / "run", control)
+    for ev in gen:
+        if isinstance(ev, CheckpointSaved) and ev.step == 4:
+            control.set(lr_d=1e38, lr_g=1e38)
+        if isinstance(ev, HealthWarning) and ev.kind == "nan":
+            control.save_checkpoint()  # the user presses Save on a diverged run...
+        if isinstance(ev, Paused) and ev.reason == "diverged":
+            break  # ...then closes the window
+    gen.close()
+    good = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")
+    assert good["step"] == 4
+    assert all(torch.isfinite(v).all() for v in good["G"].values() if v.is_floating_point())
+    assert not (tmp_path / "run/checkpoints/step_00000005.pt").exists()
+
+
+def test_two_trainers_of_one_run_are_refused(tmp_path, tiny_overrides):
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 100_000})
+    first = iter_train(cfg, tmp_path / "run", Control())
+    while not isinstance(next(first), CheckpointSaved):  # locked since RunStarted; step-0 checkpoint written
+        pass
+    with pytest.raises(RunDirError, match="being trained by process"):
+        run_all(replace(cfg, steps=3), tmp_path / "run", resume=True)
+    first.close()
+    assert load_checkpoint(tmp_path / "run/checkpoints/latest.pt")["step"] == 0
+
+
+def test_stop_mid_step_undoes_the_step_and_resume_stays_exact(tmp_path, tiny_overrides, monkeypatch):
+    from ganstudio.core import train as T
+
+    cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "batch_size": 64, "steps": 12, "checkpoint_every": 5})
+    straight = run_all(cfg, tmp_path / "straight")
+    # Stop arrives while step 6 is running, after its first D gradient: the abort poll answers yes then.
+    real_step = T.Trainer.train_step
+
+    def stop_during_step_6(self, log, abort=None):
+        if self.step == 5:
+            return real_step(self, log, abort=lambda: True)
+        return real_step(self, log, abort)
+
+    monkeypatch.setattr(T.Trainer, "train_step", stop_during_step_6)
+    events = run_all(cfg, tmp_path / "split")
+    monkeypatch.undo()
+    assert events[-1].reason == "stopped" and events[-1].step == 5
+    stopped = load_checkpoint(tmp_path / "split/checkpoints/latest.pt")
+    reference = load_checkpoint(tmp_path / "straight/checkpoints/step_00000005.pt")
+    for net in ("G", "D"):  # weights and BatchNorm statistics exactly as after step 5
+        for k, v in reference[net].items():
+            assert torch.equal(stopped[net][k], v), (net, k)
+    assert torch.equal(stopped["rng"]["torch"], reference["rng"]["torch"])
     resumed = run_all(cfg, tmp_path / "split", resume=True)
-    a, b = _losses(straight, stop_at), _losses(resumed, stop_at)
-    assert a == b and sorted(a) == list(range(stop_at + 1, 13))
+    a, b = _losses(straight, 5), _losses(resumed, 5)
+    assert a == b and sorted(a) == list(range(6, 13))
 
 
 def test_save_checkpoint_on_request_while_paused(tmp_path, tiny_overrides):
@@ -214,7 +257,7 @@ def test_save_checkpoint_on_request_while_paused(tmp_path, tiny_overrides):
             control.pause()
         if isinstance(ev, Paused) and not saved:
             control.save_checkpoint()  # pressed while paused: written without another step
-        if isinstance(ev, CheckpointSaved):
+        if isinstance(ev, CheckpointSaved) and ev.step > 0:  # (step 0 is the run's first checkpoint)
             saved.append(ev)
             control.stop()
     assert [e.step for e in saved][:1] == [3]
