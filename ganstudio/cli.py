@@ -125,9 +125,11 @@ def cmd_datasets(args) -> int:
 
 
 def _build_train_config(args):
+    from dataclasses import replace
+
     from ganstudio.core.config import PRESETS, apply_overrides, load_toml, validate
-    from ganstudio.core.train import config_from_checkpoint
-    from ganstudio.core.checkpoint import RunDir
+    from ganstudio.core.data import BUILTIN_DATASETS
+    from ganstudio.core.train import resume_config
 
     flags = {
         "dataset": args.dataset, "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
@@ -135,26 +137,27 @@ def _build_train_config(args):
         "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
-    sets = _parse_sets(args.set)
+    overrides = {**_parse_sets(args.set), **flags}
     if args.resume:
         if args.preset or args.config:
             raise UsageError("--resume continues a run with its saved config; drop --preset/--config (use --set to change live settings)")
         if args.run_dir and Path(args.run_dir) != Path(args.resume):
             raise UsageError("--resume writes into the run it continues; drop --run-dir")
-        if not Path(args.resume).exists():
+        p = Path(args.resume)
+        if not p.exists():
             raise UsageError(f"--resume {args.resume}: no such run directory")
-        if Path(args.resume).is_dir() and not RunDir(args.resume).latest_checkpoint.is_file():
-            raise UsageError(f"--resume {args.resume}: no checkpoint to resume from (expected checkpoints/latest.pt)")
-        cfg, _ = config_from_checkpoint(RunDir(args.resume).latest_checkpoint if Path(args.resume).is_dir() else args.resume)
-        name = None
-    else:
-        preset = PRESETS.get(args.preset or "dcgan-mnist")
-        cfg = preset.config()
-        if args.config:
-            cfg = load_toml(args.config, base=cfg)
-        name = preset.name if not args.config else Path(args.config).stem
-    cfg = apply_overrides(cfg, {**sets, **flags})
-    return validate(cfg), name
+        if p.is_file() and p.name != "latest.pt":
+            raise UsageError(f"--resume {args.resume}: give the run directory; a run continues from its checkpoints/latest.pt")
+        return resume_config(p.parent.parent if p.is_file() else p, overrides), None
+    preset = PRESETS.get(args.preset or "dcgan-mnist")
+    cfg = preset.config()
+    if args.config:
+        cfg = load_toml(args.config, base=cfg)
+    cfg = apply_overrides(cfg, overrides)
+    if cfg.dataset not in BUILTIN_DATASETS and Path(cfg.dataset).exists():
+        # stored absolute: the run can be resumed from any folder, and by the studio
+        cfg = replace(cfg, dataset=str(Path(cfg.dataset).resolve()))
+    return validate(cfg), preset.name if not args.config else Path(args.config).stem
 
 
 def cmd_train(args) -> int:
@@ -164,9 +167,7 @@ def cmd_train(args) -> int:
 
     cfg, name = _build_train_config(args)
     if args.resume:
-        run_path = Path(args.resume)
-        if run_path.is_file():  # a checkpoint file inside RUN/checkpoints/
-            run_path = run_path.parent.parent
+        run_path = RunDir.of_checkpoint(args.resume).path
     else:
         run_path = Path(args.run_dir) if args.run_dir else default_run_dir(name)
     control = Control()
@@ -244,7 +245,7 @@ def cmd_sample(args) -> int:
 
     from ganstudio.core import latent
     from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
-    from ganstudio.core.sampling import load_generator, make_grid, scatter_plot
+    from ganstudio.core.sampling import grid_columns, load_generator, make_grid, scatter_plot
 
     out = Path(args.output)
     suffix = out.suffix.lower()
@@ -293,10 +294,7 @@ def cmd_sample(args) -> int:
         if gen.kind == "points":
             image = scatter_plot(x.numpy(), gen.centers, sigma=gen.sigma)
         else:
-            ncol = 0
-            if gen.num_classes and label is None and args.n >= gen.num_classes:
-                ncol = -(-args.n // gen.num_classes)
-            image = make_grid(x, ncol=ncol)
+            image = make_grid(x, ncol=grid_columns(args.n, gen.num_classes) if label is None else 0)
         atomic_write_bytes(out, png_bytes(image))
     what = f"class {gen.classes[label] if gen.classes else label}, " if label is not None else ""
     print(f"wrote {out} ({args.n} samples, {what}seed {args.seed}, step {gen.step})")

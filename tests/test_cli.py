@@ -196,3 +196,26 @@ def test_sample_interpolation_gif_and_class_grid(cgan_run, tmp_path, capsys):
     assert main(["sample", str(cgan_run), "--truncation", "2", "-o", str(tmp_path / "x.png")]) == 2
     assert main(["sample", str(cgan_run), "--class-grid", "-o", str(tmp_path / "x.gif")]) == 2
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.gif").exists()
+
+
+def test_resume_from_an_older_step_file_is_refused_clearly(tmp_path, capsys):
+    old = tmp_path / "run/checkpoints/step_00000004.pt"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x")
+    assert main(["train", "--resume", str(old)]) == 2
+    assert "give the run directory" in capsys.readouterr().err
+
+
+def test_a_relative_dataset_path_is_stored_absolute(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((28, 28), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--preset", "dcgan-mnist", "--dataset", "pics", "--steps", "1", "--batch-size", "2", "--run-dir", "r", *FAST]) == 0
+    import tomllib
+
+    saved = tomllib.loads((tmp_path / "r/config.toml").read_text())["data"]["dataset"]
+    assert saved == str(folder.resolve())
+    monkeypatch.chdir("/")  # resumable from anywhere
+    assert main(["train", "--resume", str(tmp_path / "r"), "--steps", "2", *FAST]) == 0

@@ -139,6 +139,14 @@ class RunDir:
         self._metrics_file = None
         self._lock_file = None
 
+    @classmethod
+    def of_checkpoint(cls, path: str | Path) -> "RunDir | None":
+        """The run a checkpoint file belongs to (RUN/checkpoints/X.pt), or None for a loose file."""
+        p = Path(path)
+        if p.is_dir():
+            return cls(p)
+        return cls(p.parent.parent) if p.parent.name == "checkpoints" else None
+
     @property
     def config_path(self) -> Path:
         return self.path / "config.toml"

@@ -67,6 +67,11 @@ def scatter_plot(points: np.ndarray, centers: np.ndarray | None, size: int = 320
     return img
 
 
+def grid_columns(n: int, num_classes: int) -> int:
+    """Columns of a sample grid: one class per row for conditional models (0 = square)."""
+    return math.ceil(n / num_classes) if num_classes and n >= num_classes else 0
+
+
 def conditional_labels(num_classes: int, count: int) -> torch.Tensor:
     """Labels for a class-per-row grid: each class repeated ceil(count / classes) times."""
     per = max(1, math.ceil(count / num_classes))

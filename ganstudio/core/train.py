@@ -17,7 +17,7 @@ from torch import nn
 from ganstudio.core import health
 from ganstudio.core.augment import diff_augment
 from ganstudio.core.checkpoint import CheckpointError, RunDir, load_checkpoint
-from ganstudio.core.config import ConfigError, TrainConfig, from_toml, to_toml, validate
+from ganstudio.core.config import ConfigError, TrainConfig, apply_overrides, from_toml, to_toml, validate
 from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.events import (
     CheckpointSaved,
@@ -35,7 +35,7 @@ from ganstudio.core.events import (
 )
 from ganstudio.core.losses import LOSSES, clip_weights, gradient_penalty, r1_penalty
 from ganstudio.core.models import ModelSpec, build_models
-from ganstudio.core.sampling import conditional_labels, make_grid, scatter_plot
+from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid, scatter_plot
 
 # Fields a resumed run may change; the rest shape the model, data or optimiser state.
 RESUME_CHANGEABLE = frozenset(
@@ -382,8 +382,7 @@ class Trainer:
         if self.data.kind == "points":
             pts = samples.numpy().astype(np.float32)
             return scatter_plot(pts, self.data.centers, sigma=self.data.sigma), pts
-        ncol = math.ceil(len(samples) / self.spec.num_classes) if self.spec.num_classes else 0
-        return make_grid(samples, ncol=ncol), None
+        return make_grid(samples, ncol=grid_columns(len(samples), self.spec.num_classes)), None
 
     # ------------------------------------------------------------ state
 
@@ -453,6 +452,25 @@ class Trainer:
         return changes
 
 
+def check_resume_changes(saved: TrainConfig, cfg: TrainConfig) -> None:
+    """Refuse changes a resume cannot make (model, data, optimiser shape) with the fields named."""
+    diff = [f.name for f in dataclasses.fields(TrainConfig)
+            if getattr(saved, f.name) != getattr(cfg, f.name) and f.name not in RESUME_CHANGEABLE]
+    if diff:
+        raise ConfigError(f"cannot change {', '.join(diff)} when resuming (they shape the model or data); start a new run instead")
+
+
+def resume_config(run_dir: str | Path, overrides: dict) -> TrainConfig:
+    """The config a resume of `run_dir` trains with: the saved one, with `overrides` applied and checked."""
+    run = RunDir(run_dir)
+    if not run.latest_checkpoint.is_file():
+        raise CheckpointError(f"{run.path}: no checkpoint to resume from (expected checkpoints/latest.pt)")
+    saved, _ = config_from_checkpoint(run.latest_checkpoint)
+    cfg = apply_overrides(saved, overrides)
+    check_resume_changes(saved, cfg)
+    return validate(cfg)
+
+
 def config_from_checkpoint(path: str | Path) -> tuple[TrainConfig, dict]:
     state = load_checkpoint(path)
     try:
@@ -483,10 +501,7 @@ def iter_train(
     if resume:
         run.open_existing()
         saved_cfg, state = config_from_checkpoint(run.latest_checkpoint)
-        diff = [f.name for f in dataclasses.fields(TrainConfig)
-                if getattr(saved_cfg, f.name) != getattr(cfg, f.name) and f.name not in RESUME_CHANGEABLE]
-        if diff:
-            raise ConfigError(f"cannot change {', '.join(diff)} when resuming (they shape the model or data); start a new run instead")
+        check_resume_changes(saved_cfg, cfg)
     else:
         run.ensure_new()
 
