@@ -77,9 +77,6 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def describe(self, name: str) -> dict:
-        return field_info()[name]
-
 
 def field_info() -> dict[str, dict]:
     """Per field: type, default, group, why, choices — what forms and --help show."""

@@ -143,6 +143,12 @@ def resources_dir() -> Path:
     return inside if inside.is_dir() else package.parent / "resources"
 
 
+def point_centers(name: str) -> np.ndarray | None:
+    """Mode centres of a built-in 2-D point set (None for anything else)."""
+    makers = {"ring8": ring8_centers, "grid25": grid25_centers}
+    return makers[name]() if name in makers else None
+
+
 def ring8_centers() -> np.ndarray:
     # 2πk/8 for k = 0..7; linspace(0, 2π, 8) would repeat angle 0 as 2π and give only 7 modes.
     angles = 2 * np.pi * np.arange(8) / 8

@@ -122,8 +122,11 @@ def load_generator(path: str) -> LoadedGenerator:
         )
     try:
         spec = ModelSpec(**state["model_spec"])
-        G, _ = build_models(state["model_name"], spec)
-        G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
+        # Built on the meta device: no weight initialisation, so no draw from the global RNG
+        # that a training thread in the same process may be using (exact resume depends on it).
+        with torch.device("meta"):
+            G, _ = build_models(state["model_name"], spec)
+        G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"], assign=True)
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path}: checkpoint does not match its model ({str(e).splitlines()[0][:120]})") from None
     G.eval()

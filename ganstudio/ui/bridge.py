@@ -159,10 +159,10 @@ class TrainBridge(QObject):
         if metrics:
             self.last_step = metrics[-1].step
             self.metrics_ready.emit(metrics)
+        if sample is not None:  # first: the timeline then shows the newest grid from memory, not re-read from disk
+            self.sample_ready.emit(sample)
         if paths:
             self.samples_saved.emit(paths)
-        if sample is not None:
-            self.sample_ready.emit(sample)
         for ev in evs:
             if isinstance(ev, E.RunStarted):
                 continue
@@ -189,16 +189,3 @@ class TrainBridge(QObject):
             elif isinstance(ev, E.RunFinished):
                 self.last_step = ev.step
                 self.finished.emit(ev)
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """For tests and scripts only (never from a slot): wait for the worker thread to end."""
-        t = self._thread
-        if t is not None:
-            t.join(timeout)
-        deadline = time.monotonic() + timeout
-        while self._thread is not None and time.monotonic() < deadline:
-            from PySide6.QtCore import QCoreApplication
-
-            QCoreApplication.processEvents()
-            self._drain()
-        return self._thread is None

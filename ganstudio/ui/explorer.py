@@ -71,7 +71,6 @@ class LatentSlider(QWidget):
 class ExplorerPanel(QWidget):
     """Everything renders on the Renderer's thread from a private copy of G in eval mode."""
 
-    image_shown = Signal(object)  # uint8 (H, W, 3) of the latest render
     status = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
@@ -446,7 +445,6 @@ class ExplorerPanel(QWidget):
             for old in [k for k in self.requested_at if k < ident]:
                 self.requested_at.pop(old)  # superseded, never rendered
             self.view.set_image(result)
-            self.image_shown.emit(result)
         elif kind == "directions":
             if self.gen is not None and ident == id(self.gen):
                 self.directions, stds = result
@@ -557,8 +555,10 @@ class ExplorerPanel(QWidget):
     def _bookmarks_path(self) -> Path | None:
         if self.source is None:
             return None
-        run = self.source if self.source.is_dir() else self.source.parent.parent
-        return run / "bookmarks.json" if (run / "checkpoints").is_dir() else self.source.with_suffix(".bookmarks.json")
+        from ganstudio.core.checkpoint import RunDir
+
+        run = RunDir.of_checkpoint(self.source)
+        return run.path / "bookmarks.json" if run is not None else self.source.with_suffix(".bookmarks.json")
 
     def _load_bookmarks(self) -> None:
         self.bookmarks.clear()
@@ -592,8 +592,11 @@ class ExplorerPanel(QWidget):
             return
         item = self.bookmarks.currentItem() or self.bookmarks.item(self.bookmarks.count() - 1)
         st = item.data(256)
-        run = self.source if self.source.is_dir() else self.source.parent.parent
-        ckpts = sorted((run / "checkpoints").glob("step_*.pt")) or [run / "checkpoints" / "latest.pt"]
+        from ganstudio.core.checkpoint import RunDir
+
+        run = RunDir.of_checkpoint(self.source)
+        ckpts = sorted(run.checkpoints_dir.glob("step_*.pt")) if run is not None else []
+        ckpts = ckpts or [run.latest_checkpoint if run is not None else self.source]
         z = self.z_of(st)
 
         def job():

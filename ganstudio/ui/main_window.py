@@ -98,9 +98,12 @@ class MainWindow(QMainWindow):
         b.warning_raised.connect(self._on_bridge_warning_raised)
         b.state_changed.connect(self._on_bridge_state_changed)
         b.checkpoint_saved.connect(lambda ev: self.statusBar().showMessage(f"checkpoint saved: {ev.path}", 5000))
-        b.settings_changed.connect(lambda ch: self.statusBar().showMessage(f"applied: {ch}", 5000))
+        b.settings_changed.connect(self._on_bridge_settings_changed)
         b.finished.connect(self._on_bridge_finished)
         b.failed.connect(self._on_bridge_failed)
+        self.curves.exported.connect(lambda path: self.statusBar().showMessage(f"metrics exported to {path}", 8000))
+        self.setup.dataset_inspected.connect(
+            lambda d: d is not None and self.statusBar().showMessage(f"dataset: {d.summary()}", 8000))
         self.follower.records_added.connect(self.curves.add_records)
         self.follower.samples_added.connect(self.samples.add_saved)
         self.follower.reset.connect(self.curves.clear)
@@ -234,20 +237,26 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ training
 
-    def _start(self, cfg, run_dir: Path, resume: bool) -> None:
+    def _start(self, cfg, run_dir: Path, resume: bool, data=None) -> None:
+        from ganstudio.core.checkpoint import RunDir
+        from ganstudio.core.data import point_centers
+
         self.follower.stop()
         self.run_dir = run_dir
         self.health.clear()
-        if not resume:
+        self.samples.clear(point_centers(cfg.dataset))
+        if resume:  # keep the run's history: its timeline (curves were loaded when it was opened)
+            run = RunDir(run_dir)
+            self.samples.add_saved([(s, str(run.sample_path(s))) for s in run.sample_steps()])
+        else:
             self.curves.clear()
-        self.samples.clear(None)
-        self.lr_g_edit.setText(f"{cfg.lr_g:g}")
-        self.lr_d_edit.setText(f"{cfg.lr_d:g}")
-        self.n_critic_spin.setValue(cfg.n_critic)
         self._live_cfg = cfg
+        self.lr_g_edit.setText(repr(cfg.lr_g))
+        self.lr_d_edit.setText(repr(cfg.lr_d))
+        self.n_critic_spin.setValue(cfg.n_critic)
         self._on_weight_combo_changed(self.weight_combo.currentText())
         self._t_run, self._step_t0 = None, None
-        self.bridge.start(cfg, run_dir, resume=resume)
+        self.bridge.start(cfg, run_dir, resume=resume, data=data)
         self._remember_run(run_dir)
         self._update_actions()
 
@@ -260,20 +269,20 @@ class MainWindow(QMainWindow):
         except ConfigError as e:
             QMessageBox.warning(self, "Check the settings", str(e))
             return
-        self._start(cfg, default_run_dir(self.setup.preset_combo.currentText(), self.runs_root), resume=False)
+        self._start(cfg, default_run_dir(self.setup.preset_combo.currentText(), self.runs_root), resume=False,
+                    data=self.setup.dataset_for(cfg))
 
     def _on_resume_action(self) -> None:
         if self.run_dir is None:
             return
         from ganstudio.core.checkpoint import CheckpointError
-        from ganstudio.core.config import ConfigError, apply_overrides, validate
-        from ganstudio.core.train import RESUME_CHANGEABLE, config_from_checkpoint
+        from ganstudio.core.config import ConfigError
+        from ganstudio.core.train import RESUME_CHANGEABLE, resume_config
 
         try:
-            cfg, _ = config_from_checkpoint(self.run_dir / "checkpoints/latest.pt")
             # The run's own config, with what the form may change on a resume (steps, rates, …).
             form = {k: v for k, v in self.setup.values().items() if k in RESUME_CHANGEABLE}
-            cfg = validate(apply_overrides(cfg, form))
+            cfg = resume_config(self.run_dir, form)
         except (CheckpointError, ConfigError) as e:
             QMessageBox.warning(self, "Cannot resume", str(e))
             return
@@ -305,13 +314,17 @@ class MainWindow(QMainWindow):
     def _on_bridge_started(self, ev) -> None:
         self.device_label.setText(ev.device)
         self.step_label.setText(f"step {ev.step} / {ev.total_steps}")
-        if ev.config.get("dataset") in ("ring8", "grid25") or (self.setup.dataset is not None and self.setup.dataset.kind == "points"):
-            from ganstudio.core.data import grid25_centers, ring8_centers
-
-            centres = ring8_centers() if ev.config.get("dataset") == "ring8" else grid25_centers() if ev.config.get("dataset") == "grid25" else None
-            self.samples.clear(centres)
         if ev.skipped:
             self.statusBar().showMessage(ev.skipped, 15000)
+
+    def _on_bridge_settings_changed(self, changes: dict) -> None:
+        """Keep the form and the live fields in step with what the loop now runs."""
+        from dataclasses import replace
+
+        if self._live_cfg is not None:
+            self._live_cfg = replace(self._live_cfg, **changes)
+        self.setup.update_values(changes)
+        self.statusBar().showMessage(f"applied: {changes}", 5000)
 
     def _on_bridge_metrics_ready(self, events: list) -> None:
         self.curves.add_metrics(events)
@@ -367,12 +380,9 @@ class MainWindow(QMainWindow):
         try:
             cfg = load_toml(path / "config.toml")
             self.setup.set_config(cfg)
-            centres = None
-            if cfg.dataset in ("ring8", "grid25"):
-                from ganstudio.core.data import grid25_centers, ring8_centers
+            from ganstudio.core.data import point_centers
 
-                centres = ring8_centers() if cfg.dataset == "ring8" else grid25_centers()
-            self.samples.clear(centres)
+            self.samples.clear(point_centers(cfg.dataset))
             self.step_label.setText(f"step – / {cfg.steps}")
         except ConfigError as e:
             self.statusBar().showMessage(f"config not readable: {e}", 10000)

@@ -87,8 +87,6 @@ class ScatterView(pg.PlotWidget):
 class SamplesPanel(QWidget):
     """Live grid plus a timeline slider over every grid the run saved (samples/step_N.png)."""
 
-    shown_step_changed = Signal(int)
-
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.timeline: list[tuple[int, str]] = []   # (step, png path), sorted by step
@@ -213,7 +211,6 @@ class SamplesPanel(QWidget):
             self.stack.setCurrentWidget(self.scatter)
         self.view.set_image(image)
         self.step_label.setText(f"step {step}")
-        self.shown_step_changed.emit(step)
 
     def _on_slider_value_changed(self, value: int) -> None:
         self._show_index(value)

@@ -51,7 +51,6 @@ class SetupPanel(QWidget):
     """Builds a TrainConfig from the form.  Dataset details load off the GUI thread."""
 
     dataset_inspected = Signal(object)   # a Dataset (or None) after a pick or drop
-    config_edited = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -61,6 +60,7 @@ class SetupPanel(QWidget):
         self._relay.done.connect(self._on_relay_done)
         self._inspect_token = 0
         self.dataset = None  # the last inspected Dataset
+        self._inspected = None  # (spec, image_size, channels) it was read with
 
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(PRESETS.names())
@@ -160,9 +160,22 @@ class SetupPanel(QWidget):
                     editor.addItem(str(value))
                 editor.setCurrentText(str(value))
             elif isinstance(editor, QLineEdit):
-                editor.setText(f"{value:g}" if isinstance(value, float) else str(value))
+                editor.setText(repr(value) if isinstance(value, float) else str(value))  # repr: no digits lost
             editor.blockSignals(False)
         self.set_dataset(cfg.dataset, inspect=False)
+
+    def update_values(self, changes: dict) -> None:
+        """Show settings changed elsewhere (the running loop) in the form."""
+        from dataclasses import replace
+
+        self.set_config(replace(apply_overrides(TrainConfig(), self.values()), **changes))
+
+    def dataset_for(self, cfg: TrainConfig):
+        """The dataset already read for the panel, if it is exactly what cfg asks for (saves a second decode)."""
+        d = self.dataset
+        if d is None or d.kind != "image" or self._inspected != (cfg.dataset, cfg.image_size, cfg.channels):
+            return None
+        return d
 
     def values(self) -> dict:
         out = {"dataset": self._dataset_value}
@@ -219,24 +232,25 @@ class SetupPanel(QWidget):
         """Load the chosen dataset in a worker thread and show its size, shape, classes and skipped files."""
         self._inspect_token += 1
         token, spec = self._inspect_token, self._dataset_value
-        size = self.values().get("image_size", "0")
-        ch = self.values().get("channels", "0")
+        size = int(self.values().get("image_size", 0))
+        ch = int(self.values().get("channels", 0))
         self.dataset_label.setText(f"Reading {spec}…")
 
         def work():
             try:
                 from ganstudio.core.data import load_dataset
 
-                result = load_dataset(spec, int(size), int(ch))
+                result = load_dataset(spec, size, ch)
             except Exception as e:  # reported in the panel, never raised into Qt
                 result = e
-            self._relay.done.emit(token, result)
+            self._relay.done.emit(token, (result, (spec, size, ch)))
 
         threading.Thread(target=work, name="ganstudio-inspect", daemon=True).start()
 
-    def _on_relay_done(self, token, result) -> None:
+    def _on_relay_done(self, token, payload) -> None:
         if token != self._inspect_token:
             return  # a newer pick superseded this one
+        result, self._inspected = payload
         if isinstance(result, Exception):
             self.dataset = None
             self.dataset_label.setText(f"<span style='color:#c0392b'>{result}</span>")

@@ -111,3 +111,12 @@ def test_translation_checkpoint_gives_a_clear_message(cgan, tmp_path):
     save_checkpoint(p, state)
     with pytest.raises(CheckpointError, match="image-translation model"):
         load_generator(str(p))
+
+
+def test_loading_a_generator_draws_nothing_from_the_global_rng(cgan):
+    import torch
+
+    before = torch.get_rng_state()
+    gen = load_generator(str(cgan))
+    assert torch.equal(torch.get_rng_state(), before)  # a training thread's random stream is untouched
+    assert all(p.device.type == "cpu" for p in gen.G.parameters())
