@@ -71,7 +71,10 @@ def studio(app, cfg, run_dir: Path, probe: bool, stop_after: float | None = None
 
     from ganstudio.ui.main_window import MainWindow
 
-    win = MainWindow(runs_root=run_dir.parent)
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(run_dir.parent / "bench-settings.ini"), QSettings.Format.IniFormat)  # not the user's
+    win = MainWindow(runs_root=run_dir.parent, settings=settings)
     win.show()
     app.processEvents()
     out: dict = {}
@@ -141,7 +144,9 @@ def cold_start() -> float:
         "import pyqtgraph as pg\n"
         "app = QApplication([])\n"
         "from ganstudio.ui.main_window import MainWindow\n"
-        "w = MainWindow(); w.show()\n"
+        "from PySide6.QtCore import QSettings\n"
+        "import tempfile; st = QSettings(tempfile.mkdtemp() + '/s.ini', QSettings.Format.IniFormat)\n"
+        "w = MainWindow(settings=st); w.show()\n"
         "QTimer.singleShot(0, lambda: (print('shown', flush=True), os._exit(0)))\n"
         "app.exec()\n"
     )

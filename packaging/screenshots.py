@@ -25,7 +25,9 @@ def train_and_grab(app, preset: str, steps: int, out: Path, **overrides) -> None
     from ganstudio.ui.main_window import MainWindow
 
     with tempfile.TemporaryDirectory() as tmp:
-        win = MainWindow(runs_root=tmp)
+        from PySide6.QtCore import QSettings
+
+        win = MainWindow(runs_root=tmp, settings=QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
         win.resize(1400, 860)
         win.show()
         win.setup.preset_combo.setCurrentText(preset)

@@ -59,7 +59,7 @@ class TrainConfig:
     label_smoothing: float = _f(0.0, "tricks", "One-sided label smoothing: real target 1-s (e.g. 0.1 → 0.9) stops D from becoming over-confident (Salimans et al. 2016).", minimum=0.0)
     instance_noise: float = _f(0.0, "tricks", "Std of Gaussian noise added to D's real and fake inputs, annealed to 0: overlaps the two distributions so D's gradient stays useful (Sønderby et al. 2017).", minimum=0.0)
     spectral_norm: bool = _f(False, "tricks", "Spectral normalisation of D's layers keeps D Lipschitz, a cheap and stable alternative to gradient penalties (Miyato et al. 2018).")
-    ema: float = _f(0.0, "tricks", "Decay of an exponential moving average of G's weights (e.g. 0.999); samples from the average are smoother and sharper (Karras et al. 2018). 0 = off.", minimum=0.0)
+    ema: float = _f(0.0, "tricks", "Decay of an exponential moving average of G's weights (e.g. 0.999, ramped up from the start of the run); samples from the average are smoother and sharper (Karras et al. 2018). 0 = off.", minimum=0.0)
     diffaugment: str = _f("", "tricks", "Differentiable augmentation of real and fake images seen by D (e.g. 'translation,cutout,color'): stops D overfitting small datasets (Zhao et al. 2020).")
     minibatch: str = _f("none", "tricks", "Let D see batch statistics so G cannot collapse to one mode: minibatch std (Karras 2018) or minibatch discrimination (Salimans 2016).", choices=("none", "std", "discrimination"))
     feature_matching: float = _f(0.0, "tricks", "Weight of feature matching: G also matches the mean of D's features on real data, a steadier target than fooling D (Salimans et al. 2016). 0 = off.", minimum=0.0)

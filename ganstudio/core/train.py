@@ -338,7 +338,10 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        d = self.cfg.ema
+        # Warm-up: a fixed 0.999 would average in the random initial weights for the first
+        # thousand steps (blank previews, false mode-collapse hints); (1+t)/(10+t) ramps the
+        # decay up so the average follows G early and reaches the configured value later.
+        d = min(self.cfg.ema, (1 + self.step) / (10 + self.step))
         ema_p = list(self.G_ema.parameters())
         torch._foreach_lerp_(ema_p, [p.detach() for p in self.G.parameters()], 1.0 - d)
         for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
@@ -369,13 +372,26 @@ class Trainer:
 
     @torch.no_grad()
     def sample_fixed(self) -> torch.Tensor:
+        """G (or its EMA) on the fixed noise, BatchNorm normalising with the fixed batch's own statistics.
+
+        Early in training BatchNorm's running averages lag far behind the weights
+        (dcgan-tf keeps Keras' momentum of 0.01), so eval-mode grids looked worse than
+        the generator was; the fixed batch of 64 is a sound normaliser, as in the
+        PyTorch DCGAN example.  Running statistics are neither used nor changed.
+        """
         G = self.G_ema if self.G_ema is not None else self.G
         was_training = G.training
         G.eval()
+        norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for m in norms:
+            m.train()
+            m.track_running_stats = False
         try:
             y = None if self.fixed_y is None else self.fixed_y.to(self.device)
             return G(self.fixed_z.to(self.device), y).float().cpu()
         finally:
+            for m in norms:
+                m.track_running_stats = True
             G.train(was_training)
 
     def render(self, samples: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:

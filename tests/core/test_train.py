@@ -262,3 +262,22 @@ def test_save_checkpoint_on_request_while_paused(tmp_path, tiny_overrides):
             control.stop()
     assert [e.step for e in saved][:1] == [3]
     assert load_checkpoint(tmp_path / "run/checkpoints/step_00000003.pt")["step"] == 3
+
+
+def test_sample_grid_uses_batch_statistics_and_leaves_running_stats_alone(tmp_path, tiny_overrides):
+    from ganstudio.core.data import load_dataset
+    from ganstudio.core.train import Trainer
+
+    cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "steps": 3})
+    tr = Trainer(cfg, load_dataset("mnist"), torch.device("cpu"))
+    for _ in range(2):
+        tr.train_step(False)
+    before = {k: v.clone() for k, v in tr.G.state_dict().items()}
+    x = tr.sample_fixed()
+    assert all(torch.equal(before[k], v) for k, v in tr.G.state_dict().items())  # nothing tracked
+    assert tr.G.training  # back in training mode
+    # normalised per batch: the grid's samples share the fixed batch's statistics, not the lagging averages
+    tr.G.eval()
+    with torch.no_grad():
+        lagging = tr.G(tr.fixed_z)
+    assert not torch.allclose(x, lagging)
