@@ -439,11 +439,10 @@ class ExplorerPanel(QWidget):
     def _on_renderer_rendered(self, key, result) -> None:
         kind, ident = key
         if kind == "image":
-            t = self.requested_at.pop(ident, None)
-            if t is not None:
-                self.latencies.append(time.perf_counter() - t)
-            for old in [k for k in self.requested_at if k < ident]:
-                self.requested_at.pop(old)  # superseded, never rendered
+            now = time.perf_counter()
+            # every request up to this one is answered now (older ones were superseded)
+            for rid in [k for k in self.requested_at if k <= ident]:
+                self.latencies.append(now - self.requested_at.pop(rid))
             self.view.set_image(result)
         elif kind == "directions":
             if self.gen is not None and ident == id(self.gen):

@@ -200,3 +200,45 @@ def test_bad_setting_is_a_message_not_a_crash(win, qtbot):
     win.train_action.trigger()
     assert win.messages and "lr_d" in win.messages[-1]
     assert not win.bridge.running
+
+
+def test_real_drag_and_drop_events_select_a_dataset_file(win, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    npz = tmp_path / "tiny.npz"
+    np.savez(npz, images=np.random.default_rng(0).integers(0, 255, (12, 28, 28), dtype=np.uint8))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(npz))])
+    enter = QDragEnterEvent(win.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    win.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(win.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(drop)
+    qtbot.waitUntil(lambda: win.setup.dataset is not None and win.setup.dataset.name == str(npz), timeout=30_000)
+    assert "12 images" in win.setup.dataset_label.text()
+    # a text file is not a dataset: the drag is refused
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hi")
+    mime2 = QMimeData()
+    mime2.setUrls([QUrl.fromLocalFile(str(txt))])
+    enter2 = QDragEnterEvent(win.rect().center(), Qt.DropAction.CopyAction, mime2, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter2.ignore()
+    win.dragEnterEvent(enter2)
+    assert not enter2.isAccepted()
+
+
+def test_sample_view_scales_with_nearest_neighbour(qtbot):
+    from ganstudio.ui.samples import ImageView
+
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(200, 200)
+    checker = np.zeros((2, 2, 3), np.uint8)
+    checker[0, 0] = checker[1, 1] = 255
+    view.set_image(checker)
+    shot = view.grab().toImage()
+    colours = {shot.pixelColor(x, y).red() for x in range(0, 200, 3) for y in range(0, 200, 3)}
+    bg = view.palette().window().color().red()
+    assert colours <= {0, 255, bg}  # only the two source colours (and the margin): no blurred greys
+    assert shot.pixelColor(10, 10).red() == 255 and shot.pixelColor(190, 10).red() == 0
