@@ -472,11 +472,20 @@ def _too_large(pixels: int | None) -> str:
     return f"too large ({pixels:,} px > limit {MAX_PIXELS:,})" if pixels else f"too large (over {MAX_PIXELS:,} px)"
 
 
-def _decode(path: Path, size: int, channels: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+def decode_full(path, channels: int = 0, background=(255, 255, 255)) -> tuple[np.ndarray, bool]:
+    """One image file at its own size and aspect -> (uint8 (H, W, C), gray_origin), made uniform as for
+    datasets (EXIF rotation, palette/alpha/CMYK/16-bit converted); raises DataError naming the file and why."""
+    if channels not in (0, 1, 3):
+        raise DataError(f"channels must be 0, 1 or 3 (got {channels})")
+    with _bomb_warnings_as_errors():
+        return _decode(Path(path), 0, channels, _rgb(background), fit=False)
+
+
+def _decode(path: Path, size: int, channels: int, background: tuple[int, int, int], fit: bool = True) -> tuple[np.ndarray, bool]:
     """Decode one file -> (uint8 (H, W, C), gray_origin).
 
     size 0: keep a square image up to 64 px as it is, fit anything else to 64 (see _native_size).
-    channels 0: 1 if the image is grayscale in origin, else 3.
+    channels 0: 1 if the image is grayscale in origin, else 3.  fit=False keeps the image's own size.
     Raises _Unusable with the short reason for the skip report.
     """
     try:
@@ -500,7 +509,7 @@ def _decode(path: Path, size: int, channels: int, background: tuple[int, int, in
         if w * h > MAX_PIXELS:
             raise _Unusable(path, _too_large(w * h))
         target = size or NATIVE_MAX_SIZE
-        if img.format == "JPEG" and min(w, h) > target:
+        if fit and img.format == "JPEG" and min(w, h) > target:
             img.draft(None, (target, target))  # DCT-domain downscale: both sides stay >= target
         try:
             img.load()  # force the full decode now, so a truncated file is caught here
@@ -520,7 +529,7 @@ def _decode(path: Path, size: int, channels: int, background: tuple[int, int, in
         elif channels == 3 and img.mode != "RGB":
             img = img.convert("RGB")
         w, h = img.size
-        if size == 0 and w == h and w <= NATIVE_MAX_SIZE:
+        if not fit or (size == 0 and w == h and w <= NATIVE_MAX_SIZE):
             out = img
         else:
             out = ImageOps.fit(img, (target, target), method=Image.Resampling.BILINEAR)
