@@ -301,6 +301,39 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_translate(args) -> int:
+    from ganstudio.core.translate import collect_inputs, default_output_dir, translate_files
+    from ganstudio.core.translation_train import load_translator
+
+    missing = [p for p in args.inputs if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing[:5])}")
+    G, size, in_ch, names = load_translator(args.checkpoint, args.direction)
+    out_dir = Path(args.output) if args.output else default_output_dir(args.inputs)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {out_dir}: is a file, not a folder")
+    files = collect_inputs(args.inputs, exclude=out_dir)
+    if not files:
+        raise UsageError("no image files among the inputs")
+    a, b = names if args.direction == "AtoB" else names[::-1]
+    progress = Progress(len(files))
+    done, failed = 0, []
+    for i, r in enumerate(translate_files(files, out_dir, G, size, in_ch, mode="resize" if args.resize else "tile"), 1):
+        if r.error:
+            failed.append(f"{r.source} ({r.error})")
+        else:
+            done += 1
+        progress.stream.write(f"\rtranslated {i}/{len(files)} {a} → {b}" + ("\n" if not progress.tty else ""))
+    progress.message("")
+    for f in failed:
+        print(f"skipped: {f}", file=sys.stderr)
+    if not done:
+        print(f"ganstudio: error: nothing could be translated ({len(failed)} files failed)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {done} images to {out_dir}" + (f"; {len(failed)} skipped" if failed else ""))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -355,6 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--class-grid", action="store_true", help="rows classes × columns seeds (conditional models)")
     s.add_argument("--seeds", type=int, default=8, help="columns of the class grid: seeds --seed … --seed+N-1 (default 8)")
     s.set_defaults(func=cmd_sample)
+    tr = sub.add_parser("translate", help="translate image files with a trained pix2pix or CycleGAN model",
+                        description="Translate images (files or folders, recursively) with a pix2pix/CycleGAN checkpoint. "
+                                    "Outputs keep each input's size; existing files are never overwritten.")
+    tr.add_argument("checkpoint", help="a translation checkpoint file or its run directory")
+    tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and folders")
+    tr.add_argument("-o", "--output", help="output folder (default: translated/ next to the first input)")
+    tr.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB", help="CycleGAN models translate both ways")
+    mode = tr.add_mutually_exclusive_group()
+    mode.add_argument("--tile", action="store_true", help="large images tile by tile with blended overlaps (default)")
+    mode.add_argument("--resize", action="store_true", help="resize to the model's size and back instead (faster, softer)")
+    tr.set_defaults(func=cmd_translate)
     return p
 
 

@@ -219,3 +219,36 @@ def test_a_relative_dataset_path_is_stored_absolute(tmp_path, monkeypatch, capsy
     assert saved == str(folder.resolve())
     monkeypatch.chdir("/")  # resumable from anywhere
     assert main(["train", "--resume", str(tmp_path / "r"), "--steps", "2", *FAST]) == 0
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cyc") / "run"
+    assert main(["train", "--preset", "cyclegan-horse2zebra", "--steps", "3", "--batch-size", "2",
+                 "--set", "resnet_blocks=2", "--run-dir", str(run), *FAST]) == 0
+    return run
+
+
+def test_translate_keeps_sizes_never_overwrites_and_reports_bad_files(cyclegan_run, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.zeros((90, 45), np.uint8)).save(src / "h.png")
+    (src / "bad.png").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["translate", str(cyclegan_run), str(src), "-o", str(out)]) == 0
+    assert Image.open(out / "h.png").size == (45, 90)
+    assert "bad.png (not an image)" in capsys.readouterr().err
+    assert main(["translate", str(cyclegan_run), str(src), "-o", str(out), "--direction", "BtoA", "--resize"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["h-1.png", "h.png"]  # the first result is kept
+
+
+def test_translate_bad_input_exits_2(cyclegan_run, cgan_run, tmp_path, capsys):
+    (tmp_path / "junk.png").write_text("x")
+    assert main(["translate", str(cyclegan_run), str(tmp_path / "junk.png"), "-o", str(tmp_path / "o")]) == 2
+    assert "nothing could be translated" in capsys.readouterr().err
+    assert main(["translate", str(cyclegan_run), str(tmp_path / "missing.png")]) == 2
+    assert main(["translate", str(cgan_run), str(tmp_path / "junk.png")]) == 2
+    assert "not an image-translation model" in capsys.readouterr().err
+    # the translation model in the noise sampler: a clear message too
+    assert main(["sample", str(cyclegan_run), "-o", str(tmp_path / "g.png")]) == 2
+    assert "image-translation model" in capsys.readouterr().err

@@ -64,6 +64,15 @@ class TrainConfig:
     minibatch: str = _f("none", "tricks", "Let D see batch statistics so G cannot collapse to one mode: minibatch std (Karras 2018) or minibatch discrimination (Salimans 2016).", choices=("none", "std", "discrimination"))
     feature_matching: float = _f(0.0, "tricks", "Weight of feature matching: G also matches the mean of D's features on real data, a steadier target than fooling D (Salimans et al. 2016). 0 = off.", minimum=0.0)
     separate_batches: bool = _f(True, "tricks", "A D with BatchNorm sees real and fake in separate batches, so batch statistics cannot tell them apart (GAN hacks, Chintala et al.). Ds without BatchNorm take both in one pass either way.")
+    # --- image-to-image translation (models pix2pix and cyclegan)
+    l1_weight: float = _f(100.0, "translation", "pix2pix: weight λ of the L1 distance to the target, which keeps outputs close to the truth while the adversarial loss keeps them sharp (Isola et al. use 100).", minimum=0.0)
+    cycle_weight: float = _f(10.0, "translation", "CycleGAN: weight λ of the cycle loss ‖F(G(a)) − a‖₁, which forces a translation that can be undone (Zhu et al. use 10).", minimum=0.0)
+    identity_weight: float = _f(0.5, "translation", "CycleGAN: identity loss weight, as a fraction of λ: an image already in the target domain should pass unchanged, which preserves colours (0.5 in the paper).", minimum=0.0)
+    pool_size: int = _f(50, "translation", "CycleGAN: D also sees a pool of earlier fakes, so it cannot chase G's latest trick (Shrivastava et al. 2017; 50 in the paper).", minimum=0)
+    unet_depth: int = _f(0, "translation", "pix2pix: U-Net levels; 0 = down to 1×1, as the paper's generator.", minimum=0)
+    resnet_blocks: int = _f(6, "translation", "CycleGAN: residual blocks in each generator (6 for 128 px, 9 for 256 px in the paper).", minimum=0)
+    norm: str = _f("instance", "translation", "Normalisation in the translation networks: instance norm keeps each image's contrast its own.", choices=("instance", "batch"))
+    g_dropout: float = _f(0.5, "translation", "pix2pix: dropout in the U-Net decoder, the only noise the generator gets.", minimum=0.0)
     # --- run
     steps: int = _f(2000, "run", "Total number of G updates; a resumed run continues up to this.", minimum=1)
     seed: int = _f(0, "run", "Seed of every random number: the same seed and config give the same run.")
@@ -86,7 +95,9 @@ def field_info() -> dict[str, dict]:
     return out
 
 
-GROUP_ORDER = ("data", "model", "loss", "optim", "tricks", "run")
+GROUP_ORDER = ("data", "model", "loss", "optim", "tricks", "translation", "run")
+# Models that translate images (paired or unpaired data) instead of generating from noise.
+TRANSLATION_TASKS = ("pix2pix", "cyclegan")
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -146,8 +157,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         value = getattr(cfg, name)
         choices = meta["choices"]
         if choices == "model":
-            if value not in MODELS:
-                raise ConfigError(f"model: unknown {value!r}; valid: {', '.join(MODELS.names())}")
+            if value not in MODELS and value not in TRANSLATION_TASKS:
+                raise ConfigError(f"model: unknown {value!r}; valid: {', '.join(MODELS.names() + list(TRANSLATION_TASKS))}")
         elif choices == "loss":
             if value not in LOSSES:
                 raise ConfigError(f"loss: unknown {value!r}; valid: {', '.join(LOSSES.names())}")
@@ -294,6 +305,19 @@ _preset(
     dataset="grid25", model="mlp", loss="ns", z_dim=2, g_width=256, d_width=256, batch_size=256,
     lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.999, minibatch="std", ema=0.999, lr_decay=True,
     steps=12000, log_every=50, sample_every=500, sample_count=512,
+)
+_preset(
+    "pix2pix-edges2fashion",
+    "pix2pix (Isola et al. 2017): edge maps of Fashion-MNIST to the items; U-Net G, PatchGAN D, adversarial + 100·L1.",
+    dataset="edges2fashion", model="pix2pix", image_size=32, g_width=32, d_width=32, batch_size=16,
+    lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, l1_weight=100.0, steps=3000, sample_every=250, log_every=10,
+)
+_preset(
+    "cyclegan-horse2zebra",
+    "CycleGAN (Zhu et al. 2017): Animal-MNIST horses ↔ zebras, unpaired; LSGAN, cycle 10, identity 0.5, pool 50, lr decay.",
+    dataset="horse2zebra", model="cyclegan", g_width=32, d_width=32, resnet_blocks=6, batch_size=4,
+    lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, cycle_weight=10.0, identity_weight=0.5, pool_size=50,
+    lr_decay=True, steps=4000, sample_every=250, log_every=10,
 )
 _preset(
     "dcgan-animals",

@@ -77,7 +77,8 @@ class RunFinished(Event):
 
 
 # Settings the loop accepts between steps without a restart.
-LIVE_SETTINGS = ("lr_g", "lr_d", "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise")
+LIVE_SETTINGS = ("lr_g", "lr_d", "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise",
+                 "l1_weight", "cycle_weight", "identity_weight")
 
 
 class Control:

@@ -17,7 +17,7 @@ from torch import nn
 from ganstudio.core import health
 from ganstudio.core.augment import diff_augment
 from ganstudio.core.checkpoint import CheckpointError, RunDir, load_checkpoint
-from ganstudio.core.config import ConfigError, TrainConfig, apply_overrides, from_toml, to_toml, validate
+from ganstudio.core.config import TRANSLATION_TASKS, ConfigError, TrainConfig, apply_overrides, from_toml, to_toml, validate
 from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.events import (
     CheckpointSaved,
@@ -40,7 +40,8 @@ from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid,
 # Fields a resumed run may change; the rest shape the model, data or optimiser state.
 RESUME_CHANGEABLE = frozenset(
     {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "lr_g", "lr_d",
-     "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise", "lr_decay"}
+     "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise", "lr_decay",
+     "l1_weight", "cycle_weight", "identity_weight"}
 )
 
 
@@ -51,7 +52,7 @@ def auto_threads(data: Dataset) -> int:
     more in synchronisation than it gains, and with any other process busy on a
     core, two spinning threads ran a ring8 step 50x slower than one.
     """
-    return 1 if data.kind == "points" else (os.cpu_count() or 1)
+    return 1 if getattr(data, "kind", "image") == "points" else (os.cpu_count() or 1)
 
 
 class StepAborted(Exception):
@@ -522,10 +523,17 @@ def iter_train(
         run.ensure_new()
 
     device = resolve_device(cfg.device)
-    if data is None:
-        data = load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=cfg.seed)
-    torch.set_num_threads(cfg.threads or auto_threads(data))
-    trainer = Trainer(cfg, data, device)
+    if cfg.model in TRANSLATION_TASKS:
+        from ganstudio.core.pairs import load_translation_data
+        from ganstudio.core.translation_train import TranslationTrainer
+
+        data = data or load_translation_data(cfg.dataset, cfg.image_size, cfg.channels)
+        torch.set_num_threads(cfg.threads or auto_threads(data))
+        trainer = TranslationTrainer(cfg, data, device)
+    else:
+        data = data or load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=cfg.seed)
+        torch.set_num_threads(cfg.threads or auto_threads(data))
+        trainer = Trainer(cfg, data, device)
     if not resume:
         run.create()  # only now: bad data or a bad model spec leaves nothing behind
     run.lock()  # one writer per run: a second trainer of the same run is refused
@@ -546,7 +554,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
     yield RunStarted(
         step=trainer.step, run_dir=str(run.path), total_steps=cfg.steps, device=str(device), config=cfg.to_dict(),
         dataset=data.summary(), skipped=data.skipped_report(), resumed=resume,
-        centers=None if data.centers is None else np.asarray(data.centers, np.float64),
+        centers=None if getattr(data, "centers", None) is None else np.asarray(data.centers, np.float64),
     )
 
     last_ckpt = str(run.latest_checkpoint) if run.latest_checkpoint.exists() else ""

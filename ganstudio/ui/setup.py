@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.config import GROUP_ORDER, PRESETS, ConfigError, TrainConfig, apply_overrides, field_info
 
-GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks", "run": "Run"}
+GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks",
+                "translation": "Image translation", "run": "Run"}
 OPEN_FOLDER = "Open folder…"
 OPEN_FILE = "Open IDX / npz file…"
 # Fields shown at the top of the panel rather than in their group.
@@ -33,9 +34,10 @@ TOP_FIELDS = ("dataset",)
 
 def registry_choices(name: str) -> list[str]:
     if name == "model":
+        from ganstudio.core.config import TRANSLATION_TASKS
         from ganstudio.core.models import MODELS
 
-        return MODELS.names()
+        return MODELS.names() + list(TRANSLATION_TASKS)
     if name == "loss":
         from ganstudio.core.losses import LOSSES
 
@@ -69,7 +71,7 @@ class SetupPanel(QWidget):
         self.dataset_combo = QComboBox()
         self.dataset_combo.setEditable(False)
         self.dataset_combo.setToolTip(self.info["dataset"]["why"] + " Drop a folder or IDX/npz file on the window to use it.")
-        self._builtin_names = ["mnist", "fashion", "animals", "ring8", "grid25"]
+        self._builtin_names = ["mnist", "fashion", "animals", "ring8", "grid25", "edges2fashion", "horse2zebra"]
         self.dataset_combo.addItems(self._builtin_names + [OPEN_FOLDER, OPEN_FILE])
         self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
         self.dataset_label = QLabel("")
@@ -173,7 +175,7 @@ class SetupPanel(QWidget):
     def dataset_for(self, cfg: TrainConfig):
         """The dataset already read for the panel, if it is exactly what cfg asks for (saves a second decode)."""
         d = self.dataset
-        if d is None or d.kind != "image" or self._inspected != (cfg.dataset, cfg.image_size, cfg.channels):
+        if d is None or getattr(d, "kind", None) != "image" or self._inspected != (cfg.dataset, cfg.image_size, cfg.channels):
             return None
         return d
 
@@ -236,11 +238,18 @@ class SetupPanel(QWidget):
         ch = int(self.values().get("channels", 0))
         self.dataset_label.setText(f"Reading {spec}…")
 
+        translating = self.values().get("model") in ("pix2pix", "cyclegan")
+
         def work():
             try:
-                from ganstudio.core.data import load_dataset
+                if translating or spec in ("edges2fashion", "horse2zebra"):
+                    from ganstudio.core.pairs import load_translation_data
 
-                result = load_dataset(spec, size, ch)
+                    result = load_translation_data(spec, size, ch)
+                else:
+                    from ganstudio.core.data import load_dataset
+
+                    result = load_dataset(spec, size, ch)
             except Exception as e:  # reported in the panel, never raised into Qt
                 result = e
             self._relay.done.emit(token, (result, (spec, size, ch)))
@@ -258,7 +267,9 @@ class SetupPanel(QWidget):
             return
         self.dataset = result
         text = result.summary()
-        if result.classes:
+        for problem in getattr(result, "problems", [])[:5]:
+            text += f"<br><span style='color:#b9770e'>{problem}</span>"
+        if getattr(result, "classes", None):
             text += "<br>classes: " + ", ".join(result.classes[:20]) + (" …" if len(result.classes) > 20 else "")
         if result.skipped:
             text += f"<br><span style='color:#b9770e'>{result.skipped_report()}</span>"
