@@ -327,15 +327,19 @@ class Trainer:
         if self.G_ema is not None:
             self._update_ema()
 
-        with torch.no_grad():
-            if loss.output == "prob":
-                dr, df = torch.sigmoid(lr_).mean(), torch.sigmoid(lf_).mean()
-            else:
-                dr, df = lr_.mean(), lf_.mean()
-            self.acc += torch.stack([loss_d.detach(), loss_g.detach(), dr, df]).double()
+        self._count_step(loss_d, loss_g, lr_, lf_)
+        return grads
+
+    @torch.no_grad()
+    def _count_step(self, loss_d, loss_g, real_logits, fake_logits) -> None:
+        """Add this step's losses and mean D outputs (probabilities or critic values) to the log averages."""
+        if self.loss.output == "prob":
+            dr, df = torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()
+        else:
+            dr, df = real_logits.mean(), fake_logits.mean()
+        self.acc += torch.stack([loss_d.detach(), loss_g.detach(), dr, df]).double()
         self.acc_n += 1
         self.step += 1
-        return grads
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -447,20 +451,24 @@ class Trainer:
                 self.G_ema.load_state_dict(s["G_ema"] if s.get("G_ema") is not None else s["G"])
             self.opt_g.load_state_dict(s["opt_g"])
             self.opt_d.load_state_dict(s["opt_d"])
-            self.step = int(s["step"])
             self.sampler.load_state_dict(s["sampler"])
             self.fixed_z = s["fixed_z"]
             self.fixed_y = s["fixed_y"]
-            self.acc = s["acc"].to(self.device)
-            self.acc_n = int(s["acc_n"])
-            self.extra_acc = {k: v.to(self.device) for k, v in s.get("extra_acc", {}).items()}
-            torch.set_rng_state(s["rng"]["torch"])
-            if s["rng"].get("cuda") is not None and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+            self._load_progress(s)
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
             msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
             raise CheckpointError(f"checkpoint does not match this model or is incomplete: {msg}") from None
         self.diverged = False
+
+    def _load_progress(self, s: dict) -> None:
+        """Step, log averages and RNG states from a checkpoint: the part every trainer shares."""
+        self.step = int(s["step"])
+        self.acc = s["acc"].to(self.device)
+        self.acc_n = int(s["acc_n"])
+        self.extra_acc = {k: v.to(self.device) for k, v in s.get("extra_acc", {}).items()}
+        torch.set_rng_state(s["rng"]["torch"])
+        if s["rng"].get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(s["rng"]["cuda"])
 
     def apply_changes(self, changes: dict) -> dict:
         cfg = dataclasses.replace(self.cfg, **changes)

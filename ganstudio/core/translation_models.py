@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from ganstudio.core.models import Dropout
+from ganstudio.core.models import Dropout, _dcgan_init
 from ganstudio.core.registry import Registry
 
 NORMS = ("instance", "batch")
@@ -55,15 +54,8 @@ def _conv_bias(kind: str) -> bool:
 
 
 def _init_weights(module: nn.Module) -> None:
-    """The papers' init: conv weights N(0, 0.02), biases 0, BatchNorm scale N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, _BatchNorm):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
+    """The papers' init (conv weights N(0, 0.02), biases 0, BatchNorm scale N(1, 0.02)): DCGAN's."""
+    _dcgan_init(module)
 
 
 def unet_depth(spec: TranslationSpec) -> int:

@@ -99,6 +99,8 @@ class TranslationTrainer:
 
     _lr_factor = _T._lr_factor
     _add_extra = _T._add_extra
+    _count_step = _T._count_step
+    _load_progress = _T._load_progress
     take_metrics = _T.take_metrics
     metrics_finite = _T.metrics_finite
     healthy = _T.healthy
@@ -168,14 +170,7 @@ class TranslationTrainer:
         if log:
             grads.update(grad_norms(self.d_params, self.d_layers, self.d_index, "grad_norm/d"))
         self.opt_d.step()
-        with torch.no_grad():
-            if self.loss.output == "prob":
-                dr, df = torch.sigmoid(lr_).mean(), torch.sigmoid(lf_).mean()
-            else:
-                dr, df = lr_.mean(), lf_.mean()
-            self.acc += torch.stack([loss_d.detach(), loss_g.detach(), dr, df]).double()
-        self.acc_n += 1
-        self.step += 1
+        self._count_step(loss_d, loss_g, lr_, lf_)
         return grads
 
     # ------------------------------------------------------------ previews
@@ -246,18 +241,12 @@ class TranslationTrainer:
                 m.load_state_dict(s[k])
             self.opt_g.load_state_dict(s["opt_g"])
             self.opt_d.load_state_dict(s["opt_d"])
-            self.step = int(s["step"])
             self.sampler.load_state_dict(s["sampler"])
             if self.sampler_b is not None:
                 self.sampler_b.load_state_dict(s["sampler_b"])
             self.pool_a.load_state_dict(s["pool_a"])
             self.pool_b.load_state_dict(s["pool_b"])
-            self.acc = s["acc"].to(self.device)
-            self.acc_n = int(s["acc_n"])
-            self.extra_acc = {k: v.to(self.device) for k, v in s.get("extra_acc", {}).items()}
-            torch.set_rng_state(s["rng"]["torch"])
-            if s["rng"].get("cuda") is not None and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+            self._load_progress(s)
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
             raise CheckpointError(f"checkpoint does not match this model or is incomplete: {str(e).splitlines()[0][:160]}") from None
         self.diverged = False
