@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ganstudio.ui.bridge import TrainBridge
 from ganstudio.ui.curves import CurvesPanel
 from ganstudio.ui.explorer import ExplorerPanel
+from ganstudio.ui.translate_panel import TranslatePanel
 from ganstudio.ui.panels import HealthPanel, RunFollower
 from ganstudio.ui.samples import SamplesPanel
 from ganstudio.ui.setup import SetupPanel
@@ -84,6 +85,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(split, "Train")
         self.tabs.addTab(self.explorer, "Explore")
+        self.translator = TranslatePanel()
+        self.tabs.addTab(self.translator, "Translate")
         self.setCentralWidget(self.tabs)
         self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -417,8 +420,17 @@ class MainWindow(QMainWindow):
     def drop_path(self, path: Path) -> None:
         """A dropped run directory opens the run; any other folder or IDX/npz file becomes the dataset."""
         if path.suffix == ".pt":
-            if self.explorer.load(path):  # a checkpoint: explore its generator
-                self.tabs.setCurrentWidget(self.explorer)
+            # a checkpoint: translation models go to the Translate tab, generators to Explore
+            from ganstudio.core.checkpoint import CheckpointError, load_checkpoint
+
+            try:
+                task = load_checkpoint(path).get("task", "generate")
+            except CheckpointError as e:
+                self.statusBar().showMessage(str(e), 15000)
+                return
+            panel = self.translator if task == "translate" else self.explorer
+            if (panel.load_model(path) if task == "translate" else panel.load(path)):
+                self.tabs.setCurrentWidget(panel)
         elif path.is_dir() and (path / "config.toml").is_file() and (path / "metrics.jsonl").is_file():
             self.open_run(path)
         elif not self.bridge.running:
@@ -442,4 +454,5 @@ class MainWindow(QMainWindow):
             return
         self.follower.stop()
         self.explorer.shutdown()
+        self.translator.shutdown()
         event.accept()
