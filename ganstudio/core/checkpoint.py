@@ -30,16 +30,21 @@ class RunDirError(ValueError):
 # ---------------------------------------------------------------- atomic files
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write via a temp file in the same folder, fsync, rename: a kill leaves old or new, never half."""
+def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> None:
+    """Write via a temp file in the same folder, fsync, rename: a kill leaves old or new, never half.
+
+    fsync=False keeps the all-or-nothing rename but skips the flush to disk, for files that
+    can be made again (translated images), where a sync per file would cost more than the work.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -47,7 +52,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if fsync:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

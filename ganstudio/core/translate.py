@@ -17,6 +17,8 @@ from ganstudio.core.data import DataError, decode_full
 # A generator at its training size: (N, C_in, S, S) in [-1, 1] → (N, C_out, S, S) in [-1, 1].
 TranslateFn = Callable[[torch.Tensor], torch.Tensor]
 
+RESIZE_BATCH = 8  # images per generator call in resize mode
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 
@@ -74,9 +76,7 @@ def translate_array(img: np.ndarray, fn: TranslateFn, size: int, in_channels: in
     h, w, _ = img.shape
     x = _to_unit(img)  # (C, H, W)
     if mode == "resize":
-        small = torch.nn.functional.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        y = fn(small)
-        return _to_uint8(torch.nn.functional.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)[0])
+        return resize_batch([img], fn, size, in_channels)[0]
     # pad small images up to one tile (reflect keeps the statistics of the border)
     ph, pw = max(0, size - h), max(0, size - w)
     if ph or pw:
@@ -99,6 +99,20 @@ def translate_array(img: np.ndarray, fn: TranslateFn, size: int, in_channels: in
             acc[:, y0 : y0 + size, x0 : x0 + size] += t * win
             weight[y0 : y0 + size, x0 : x0 + size] += win
     return _to_uint8((acc / weight.clamp_min(1e-8))[:, :h, :w])
+
+
+def resize_batch(imgs: Sequence[np.ndarray], fn: TranslateFn, size: int, in_channels: int) -> list[np.ndarray]:
+    """Resize mode for several images at once: each squashed to size×size, one generator call for all,
+    each output stretched back to its own image's size."""
+    xs, shapes = [], []
+    for img in imgs:
+        img = _match_channels(img, in_channels)
+        shapes.append(img.shape[:2])
+        x = _to_unit(img)[None]
+        xs.append(torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+    ys = fn(torch.cat(xs)).float()
+    return [_to_uint8(torch.nn.functional.interpolate(y[None], size=hw, mode="bilinear", align_corners=False)[0])
+            for y, hw in zip(ys, shapes)]
 
 
 def unique_path(path: Path, taken: set[Path] | None = None) -> Path:
@@ -177,31 +191,43 @@ def translate_files(
             taken.add(target)
         arr = img[..., 0] if img.shape[2] == 1 else img
         try:
-            atomic_write_bytes(target, png_bytes(arr))
+            atomic_write_bytes(target, png_bytes(arr), fsync=False)  # whole or absent; re-creatable, so no sync
         except OSError as e:
             return FileResult(str(src), "", f"cannot write {target.name}: {e.strerror or e}")
         return FileResult(str(src), str(target), "")
 
+    # Resize mode runs the generator on several images at once (one call for a batch is
+    # far cheaper on a CPU than one per image); tile mode batches each image's tiles.
+    step = RESIZE_BATCH if mode == "resize" else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        decoded = [pool.submit(decode, p) for p in inputs[:workers]]  # read ahead while translating
-        pending = None  # the previous image's write, overlapping this image's translation
-        for i, src in enumerate(inputs):
+        decoded: dict[int, object] = {}
+
+        def prefetch(upto: int) -> None:  # read ahead while translating
+            for k in range(len(decoded), min(upto, len(inputs))):
+                decoded[k] = pool.submit(decode, inputs[k])
+
+        pending: list = []  # the previous batch's results (writes overlapping this batch's translation)
+        for i0 in range(0, len(inputs), step):
             if cancel is not None and cancel():
                 break
-            if i + workers < len(inputs):
-                decoded.append(pool.submit(decode, inputs[i + workers]))
-            img = decoded[i].result()
-            if isinstance(img, str):
-                result = FileResult(str(src), "", img)
-            else:
-                try:
-                    with torch.inference_mode():
-                        out = translate_array(img, fn, size, in_channels, mode)
-                    result = pool.submit(write, src, out)
-                except (RuntimeError, ValueError) as e:
-                    result = FileResult(str(src), "", f"translation failed ({str(e).splitlines()[0][:80]})")
-            if pending is not None:
-                yield pending.result() if not isinstance(pending, FileResult) else pending
-            pending = result
-        if pending is not None:
-            yield pending.result() if not isinstance(pending, FileResult) else pending
+            prefetch(i0 + 2 * step)
+            chunk = list(range(i0, min(i0 + step, len(inputs))))
+            imgs = {k: decoded[k].result() for k in chunk}
+            results: dict[int, object] = {k: FileResult(str(inputs[k]), "", v) for k, v in imgs.items() if isinstance(v, str)}
+            good = [k for k in chunk if k not in results]
+            try:
+                with torch.inference_mode():
+                    if mode == "resize":
+                        outs = resize_batch([imgs[k] for k in good], fn, size, in_channels) if good else []
+                    else:
+                        outs = [translate_array(imgs[k], fn, size, in_channels, mode) for k in good]
+                for k, out in zip(good, outs):
+                    results[k] = pool.submit(write, inputs[k], out)
+            except (RuntimeError, ValueError) as e:
+                for k in good:
+                    results[k] = FileResult(str(inputs[k]), "", f"translation failed ({str(e).splitlines()[0][:80]})")
+            for r in pending:
+                yield r if isinstance(r, FileResult) else r.result()
+            pending = [results[k] for k in chunk]
+        for r in pending:
+            yield r if isinstance(r, FileResult) else r.result()

@@ -124,3 +124,19 @@ def test_cancel_stops_within_one_image(tmp_path):
     for r in translate_files(collect_inputs([src]), tmp_path / "out", negate, 32, 3, cancel=cancel):
         done.append(r)
     assert 2 <= len(done) <= 3
+
+
+def test_resize_mode_batches_images_of_any_sizes(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    sizes = [(30 + 7 * i, 20 + 5 * i) for i in range(11)]  # more than one batch, all different
+    for i, (h, w) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(src / f"{i:02d}.png")
+    results = list(translate_files(collect_inputs([src]), tmp_path / "out", negate, 32, 3, mode="resize"))
+    assert [r.error for r in results] == [""] * 11
+    for r, (h, w) in zip(results, sizes):
+        out = np.asarray(Image.open(r.output))
+        assert out.shape == (h, w, 3)
+        single = translate_array(np.asarray(Image.open(r.source)), negate, 32, 3, mode="resize")
+        assert np.array_equal(out, single)  # batching changes nothing but speed
