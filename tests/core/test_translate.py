@@ -140,3 +140,38 @@ def test_resize_mode_batches_images_of_any_sizes(tmp_path):
         assert out.shape == (h, w, 3)
         single = translate_array(np.asarray(Image.open(r.source)), negate, 32, 3, mode="resize")
         assert np.array_equal(out, single)  # batching changes nothing but speed
+
+
+def test_every_awkward_file_kind_is_converted_or_named(tmp_path, monkeypatch):
+    from ganstudio.core import data as D
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("CMYK", (20, 10), (0, 255, 0, 0)).save(src / "cmyk.jpg")
+    Image.fromarray(np.full((10, 20), 32768, np.uint16)).save(src / "gray16.png")
+    Image.new("P", (20, 10), 3).save(src / "palette.png")
+    Image.new("LA", (20, 10), (128, 0)).save(src / "la.png")
+    Image.new("RGBA", (20, 10), (255, 0, 0, 0)).save(src / "rgba.png")
+    Image.new("RGB", (1, 1), (9, 9, 9)).save(src / "one.png")
+    frames = [Image.new("RGB", (20, 10), c) for c in ((255, 0, 0), (0, 255, 0))]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:])
+    rot = Image.new("RGB", (20, 10), (0, 0, 255))
+    exif = rot.getexif()
+    exif[0x0112] = 6  # rotate 90°: the output must be portrait
+    rot.save(src / "rotated.jpg", exif=exif)
+    (src / "empty.png").write_bytes(b"")
+    (src / "text.png").write_text("hello")
+    good = src / "cut.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(good)
+    good.write_bytes(good.read_bytes()[:200])  # truncated
+    Image.new("1", (400, 400)).save(src / "bomb.png")
+    monkeypatch.setattr(D, "MAX_PIXELS", 100_000)  # a decompression bomb for this test's limit
+    results = {r.source.rsplit("/", 1)[-1]: r for r in translate_files(collect_inputs([src]), tmp_path / "out", negate, 32, 3)}
+    sizes = {name: Image.open(r.output).size for name, r in results.items() if not r.error}
+    assert sizes == {"cmyk.jpg": (20, 10), "gray16.png": (20, 10), "palette.png": (20, 10), "la.png": (20, 10),
+                     "rgba.png": (20, 10), "one.png": (1, 1), "anim.gif": (20, 10), "rotated.jpg": (10, 20)}
+    errors = {name: r.error for name, r in results.items() if r.error}
+    assert errors["empty.png"] == "empty file" and errors["text.png"] == "not an image"
+    assert errors["cut.png"] == "truncated image" and errors["bomb.png"].startswith("too large")
+    # 16-bit mid-grey is scaled (32768/257 ≈ 128, negated ≈ 127), not clipped to white
+    assert abs(int(np.asarray(Image.open(results["gray16.png"].output))[0, 0, 0]) - 127) <= 2
