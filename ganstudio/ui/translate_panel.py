@@ -72,6 +72,7 @@ class WipeView(QWidget):
 
 class _Relay(QObject):
     result = Signal(object)
+    cycle = Signal(str, object)  # source path, uint8 reconstruction
     finished = Signal(bool)   # cancelled?
     failed = Signal(str)
 
@@ -128,6 +129,13 @@ class TranslatePanel(QWidget):
         self.wipe_slider.setValue(50)
         self.wipe_slider.setToolTip("Wipe between the original (left) and the translation (right).")
         self.wipe_slider.valueChanged.connect(lambda v: self.wipe.set_position(v / 100))
+        from ganstudio.ui.samples import ImageView
+
+        self.cycle_view = ImageView()
+        self.cycle_view.setMinimumSize(120, 120)
+        self.cycle_view.setToolTip("CycleGAN: the translation translated back (F(G(x))); close to the original when the cycle holds.")
+        self.cycle_label = QLabel("")
+        self._relay.cycle.connect(self._on_cycle_ready)
 
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
@@ -149,6 +157,8 @@ class TranslatePanel(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.wipe, 1)
         right.addWidget(self.wipe_slider)
+        right.addWidget(self.cycle_label)
+        right.addWidget(self.cycle_view)
         body = QHBoxLayout()
         body.addLayout(left, 1)
         body.addLayout(right, 2)
@@ -308,6 +318,41 @@ class TranslatePanel(QWidget):
             with Image.open(r.output) as im:
                 after = np.asarray(im.convert("RGB"))
         self.wipe.set_images(before, after)
+        self.cycle_view.set_image(None)
+        self.cycle_label.setText("")
+        if after is not None and self.model is not None and self.model["task"] == "cyclegan":
+            self._reconstruct(item.data(256), after)
+
+    def _reconstruct(self, source: str, after: np.ndarray) -> None:
+        """CycleGAN: translate the result back with the other generator, off the GUI thread."""
+        back = "BtoA" if (self.direction_combo.currentData() or "AtoB") == "AtoB" else "AtoB"
+        path, mode = self.model["path"], self.mode_combo.currentText()
+        self.cycle_label.setText("Cycle reconstruction: computing…")
+
+        def work():
+            from ganstudio.core.translate import translate_array
+            from ganstudio.core.translation_train import load_translator
+
+            try:
+                G, size, in_ch, _ = load_translator(path, back)
+                import torch
+
+                with torch.inference_mode():
+                    self._relay.cycle.emit(source, translate_array(after, G, size, in_ch, mode))
+            except Exception as e:  # shown in the panel, never raised into Qt
+                self._relay.cycle.emit(source, str(e))
+
+        threading.Thread(target=work, name="ganstudio-cycle", daemon=True).start()
+
+    def _on_cycle_ready(self, source: str, result) -> None:
+        current = self.queue.currentItem()
+        if current is None or current.data(256) != source:
+            return  # the selection moved on
+        if isinstance(result, str):
+            self.cycle_label.setText(f"Cycle reconstruction failed: {result}")
+            return
+        self.cycle_view.set_image(result if result.shape[2] == 3 else np.repeat(result, 3, axis=2))
+        self.cycle_label.setText("Cycle reconstruction F(G(x)):")
 
     # ------------------------------------------------------------ files and drops
 

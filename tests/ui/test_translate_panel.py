@@ -51,6 +51,8 @@ def test_drop_translate_status_and_no_overwrite(qtbot, tmp_path, cyclegan_ckpt):
     assert Image.open(tmp_path / "out" / "a-1.png").size == (30, 60)
     panel.queue.setCurrentRow([i for i in range(3) if "a.png  ✓" in panel.queue.item(i).text()][0])
     assert panel.wipe.after is not None and panel.wipe.before is not None
+    qtbot.waitUntil(lambda: panel.cycle_view.image is not None, timeout=30_000)  # CycleGAN: F(G(x)) shown
+    assert panel.cycle_view.image.shape[:2] == (60, 30)
     panel.shutdown()
 
 
