@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ganstudio.core import health
-from ganstudio.core.config import ConfigError, TrainConfig, to_toml, validate
+from ganstudio.core.config import ConfigError, TrainConfig, to_toml
 from ganstudio.core.pairs import TranslationData
 from ganstudio.core.sampling import make_grid
 from ganstudio.core.translation_models import (
@@ -24,7 +24,6 @@ from ganstudio.core.translation_models import (
     lsgan_g_loss,
 )
 
-TRANSLATION_TASKS = ("pix2pix", "cyclegan")
 PREVIEW_ROWS = 4  # examples per direction in the preview grid
 
 

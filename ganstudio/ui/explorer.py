@@ -29,18 +29,11 @@ from PySide6.QtWidgets import (
 
 from ganstudio.ui.render import Renderer
 from ganstudio.ui.samples import ImageView
+from ganstudio.ui.widgets import button
 
 N_DIMS = 8        # sliders for the first latent dimensions
 N_DIRECTIONS = 8  # GANSpace principal directions
 TICKS = 200       # slider resolution: value = ticks / TICKS * strength
-
-
-def _button(text: str, tip: str, slot) -> QPushButton:
-    b = QPushButton(text)
-    if tip:
-        b.setToolTip(tip)
-    b.clicked.connect(slot)
-    return b
 
 
 class LatentSlider(QWidget):
@@ -106,7 +99,7 @@ class ExplorerPanel(QWidget):
         # --- source
         self.source_label = QLabel("No generator loaded: open a checkpoint, or drop one on the window.")
         self.source_label.setWordWrap(True)
-        self.open_button = _button("Open checkpoint…", "Load a generator from a checkpoint file or a run directory.", self._on_open_button_clicked)
+        self.open_button = button("Open checkpoint…", "Load a generator from a checkpoint file or a run directory.", self._on_open_button_clicked)
 
         # --- latent
         self.seed_spin = QSpinBox()
@@ -123,8 +116,8 @@ class ExplorerPanel(QWidget):
         self.psi_slider.setToolTip("Truncation ψ: pull z toward the mean latent. Lower ψ gives cleaner, more typical samples and less variety.")
         self.psi_slider.valueChanged.connect(self._on_psi_slider_changed)
         self.psi_label = QLabel("ψ 1.00")
-        self.reset_button = _button("Reset", "Back to the seed's own latent: sliders to their start, ψ 1, directions 0.", self.reset)
-        self.random_button = _button("Randomize", "A new random seed.", lambda: self.seed_spin.setValue(int(np.random.default_rng().integers(0, 2**31 - 1))))
+        self.reset_button = button("Reset", "Back to the seed's own latent: sliders to their start, ψ 1, directions 0.", self.reset)
+        self.random_button = button("Randomize", "A new random seed.", lambda: self.seed_spin.setValue(int(np.random.default_rng().integers(0, 2**31 - 1))))
         self.dim_sliders = [LatentSlider(f"z[{i}]", f"Latent dimension {i}") for i in range(N_DIMS)]
         self.dir_sliders = [LatentSlider(f"PC{i + 1}", f"Principal direction {i + 1} (GANSpace: PCA of G's first layer, mapped back to z)") for i in range(N_DIRECTIONS)]
         for s in self.dim_sliders + self.dir_sliders:
@@ -161,8 +154,8 @@ class ExplorerPanel(QWidget):
         # --- interpolation
         self.keyframes = QListWidget()
         self.keyframes.setToolTip("Keyframes of the walk: each is a seed (with its sliders) and a class.")
-        self.add_key_button = _button("Add current", "Add the latent shown now as the next keyframe.", self.add_keyframe)
-        self.clear_keys_button = _button("Clear", "", self._on_clear_keys_button_clicked)
+        self.add_key_button = button("Add current", "Add the latent shown now as the next keyframe.", self.add_keyframe)
+        self.clear_keys_button = button("Clear", "", self._on_clear_keys_button_clicked)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["slerp", "lerp"])
         self.mode_combo.setToolTip("slerp follows the sphere Gaussian latents live on; lerp cuts through the low-density middle (blurrier frames).")
@@ -175,8 +168,8 @@ class ExplorerPanel(QWidget):
         self.play_button.toggled.connect(self._on_play_button_toggled)
         self.strip_view = ImageView()
         self.strip_view.setMinimumSize(200, 60)
-        self.gif_button = _button("Export GIF…", "", self._on_gif_button_clicked)
-        self.strip_button = _button("Export strip…", "", self._on_strip_button_clicked)
+        self.gif_button = button("Export GIF…", "", self._on_gif_button_clicked)
+        self.strip_button = button("Export strip…", "", self._on_strip_button_clicked)
         interp_box = QGroupBox("Interpolation")
         ig = QGridLayout(interp_box)
         ig.addWidget(self.keyframes, 0, 0, 3, 1)
@@ -193,8 +186,8 @@ class ExplorerPanel(QWidget):
         self.bookmarks = QListWidget()
         self.bookmarks.setToolTip("Latents saved with the run (bookmarks.json); double-click to show one.")
         self.bookmarks.itemDoubleClicked.connect(lambda item: self.apply_state(item.data(256)))
-        self.bookmark_button = _button("Bookmark", "Save this latent (seed, sliders, class) to the run.", self.add_bookmark)
-        self.evolve_button = _button("Render at every checkpoint", "Show how the selected bookmark's sample evolved over the run's saved checkpoints.", self.render_bookmark_history)
+        self.bookmark_button = button("Bookmark", "Save this latent (seed, sliders, class) to the run.", self.add_bookmark)
+        self.evolve_button = button("Render at every checkpoint", "Show how the selected bookmark's sample evolved over the run's saved checkpoints.", self.render_bookmark_history)
         book_box = QGroupBox("Bookmarks")
         bl = QVBoxLayout(book_box)
         bl.addWidget(self.bookmarks)
@@ -209,12 +202,12 @@ class ExplorerPanel(QWidget):
         self.grid_seeds = QSpinBox()
         self.grid_seeds.setRange(1, 32)
         self.grid_seeds.setValue(8)
-        self.grid_button = _button("Class × seed grid", "Rows are classes, columns seeds: the same z down each column.", self.show_class_grid)
-        self.sweep_button = _button("Sweep classes", "The current z rendered as every class.", self.show_class_sweep)
+        self.grid_button = button("Class × seed grid", "Rows are classes, columns seeds: the same z down each column.", self.show_class_grid)
+        self.sweep_button = button("Sweep classes", "The current z rendered as every class.", self.show_class_sweep)
         self.class_a, self.class_b = QComboBox(), QComboBox()
-        self.blend_button = _button("Blend A → B", "Fixed z, the label embedding moving from class A to class B.", self.show_class_blend)
+        self.blend_button = button("Blend A → B", "Fixed z, the label embedding moving from class A to class B.", self.show_class_blend)
         self.cond_view = ImageView()
-        self.cond_save = _button("Save PNG…", "", self._on_cond_save_clicked)
+        self.cond_save = button("Save PNG…", "", self._on_cond_save_clicked)
         cond_w = QWidget()
         cl = QGridLayout(cond_w)
         cl.addWidget(self.cond_reason, 0, 0, 1, 4)

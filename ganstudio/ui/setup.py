@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.config import GROUP_ORDER, PRESETS, ConfigError, TrainConfig, apply_overrides, field_info
+from ganstudio.core.config import GROUP_ORDER, PRESETS, TRANSLATION_TASKS, ConfigError, TrainConfig, apply_overrides, field_info
 
 GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks",
                 "translation": "Image translation", "run": "Run"}
@@ -34,7 +34,6 @@ TOP_FIELDS = ("dataset",)
 
 def registry_choices(name: str) -> list[str]:
     if name == "model":
-        from ganstudio.core.config import TRANSLATION_TASKS
         from ganstudio.core.models import MODELS
 
         return MODELS.names() + list(TRANSLATION_TASKS)
@@ -71,8 +70,8 @@ class SetupPanel(QWidget):
         self.dataset_combo = QComboBox()
         self.dataset_combo.setEditable(False)
         self.dataset_combo.setToolTip(self.info["dataset"]["why"] + " Drop a folder or IDX/npz file on the window to use it.")
-        self._builtin_names = ["mnist", "fashion", "animals", "ring8", "grid25", "edges2fashion", "horse2zebra"]
-        self.dataset_combo.addItems(self._builtin_names + [OPEN_FOLDER, OPEN_FILE])
+        self._builtin_names: list[str] = []  # filled from the dataset registries once torch is loaded
+        self.dataset_combo.addItems([OPEN_FOLDER, OPEN_FILE])
         self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
         self.dataset_label = QLabel("")
         self.dataset_label.setWordWrap(True)
@@ -139,6 +138,15 @@ class SetupPanel(QWidget):
         return QLineEdit()
 
     def fill_registry_choices(self) -> None:
+        from ganstudio.core.data import BUILTIN_DATASETS
+        from ganstudio.core.pairs import TRANSLATION_DATASETS
+
+        self.dataset_combo.blockSignals(True)
+        self.dataset_combo.clear()
+        self._builtin_names = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names()
+        self.dataset_combo.addItems(self._builtin_names + [OPEN_FOLDER, OPEN_FILE])
+        self.set_dataset(self._dataset_value, inspect=False)
+        self.dataset_combo.blockSignals(False)
         for editor in self.editors.values():
             reg = editor.property("registry") if isinstance(editor, QComboBox) else None
             if reg:
@@ -238,12 +246,13 @@ class SetupPanel(QWidget):
         ch = int(self.values().get("channels", 0))
         self.dataset_label.setText(f"Reading {spec}…")
 
-        translating = self.values().get("model") in ("pix2pix", "cyclegan")
+        translating = self.values().get("model") in TRANSLATION_TASKS
 
         def work():
             try:
-                if translating or spec in ("edges2fashion", "horse2zebra"):
-                    from ganstudio.core.pairs import load_translation_data
+                from ganstudio.core.pairs import TRANSLATION_DATASETS, load_translation_data
+
+                if translating or spec in TRANSLATION_DATASETS:
 
                     result = load_translation_data(spec, size, ch)
                 else:

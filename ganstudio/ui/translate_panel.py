@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QProgressBar,
-    QPushButton,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from ganstudio.ui.samples import to_qimage
+from ganstudio.ui.widgets import button
 
 THUMB = 48
 
@@ -95,9 +95,7 @@ class TranslatePanel(QWidget):
 
         self.model_label = QLabel("No model: open a pix2pix or CycleGAN checkpoint.")
         self.model_label.setWordWrap(True)
-        self.open_button = QPushButton("Open model…")
-        self.open_button.setToolTip("A translation checkpoint (a run's checkpoints/latest.pt).")
-        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.open_button = button("Open model…", "A translation checkpoint (a run's checkpoints/latest.pt).", self._on_open_button_clicked)
         self.direction_combo = QComboBox()
         self.direction_combo.setToolTip("CycleGAN models translate both ways.")
         self.mode_combo = QComboBox()
@@ -105,22 +103,15 @@ class TranslatePanel(QWidget):
         self.mode_combo.setToolTip("tile: large images translated tile by tile with blended overlaps (sharp, no seams); "
                                    "resize: to the model's size and back (faster, softer).")
         self.out_label = QLabel("Output: translated/ next to the inputs")
-        self.out_button = QPushButton("Output folder…")
-        self.out_button.clicked.connect(self._on_out_button_clicked)
+        self.out_button = button("Output folder…", "", self._on_out_button_clicked)
         self.queue = QListWidget()
         self.queue.setIconSize(QSize(THUMB, THUMB))
         self.queue.setToolTip("Drop image files or folders here (folders are searched recursively).")
         self.queue.currentItemChanged.connect(self._on_queue_current_changed)
-        self.add_button = QPushButton("Add…")
-        self.add_button.clicked.connect(self._on_add_button_clicked)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.clicked.connect(self.clear)
-        self.run_button = QPushButton("Translate")
-        self.run_button.setToolTip("Translate every image in the queue; existing files are never overwritten.")
-        self.run_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop after the image being translated now.")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.add_button = button("Add…", "", self._on_add_button_clicked)
+        self.clear_button = button("Clear", "", self.clear)
+        self.run_button = button("Translate", "Translate every image in the queue; existing files are never overwritten.", self.start)
+        self.cancel_button = button("Cancel", "Stop after the image being translated now.", self.cancel)
         self.progress = QProgressBar()
         self.status = QLabel("")
         self.wipe = WipeView()

@@ -242,3 +242,13 @@ def test_sample_view_scales_with_nearest_neighbour(qtbot):
     bg = view.palette().window().color().red()
     assert colours <= {0, 255, bg}  # only the two source colours (and the margin): no blurred greys
     assert shot.pixelColor(10, 10).red() == 255 and shot.pixelColor(190, 10).red() == 0
+
+
+def test_dataset_picker_lists_every_builtin_from_the_registries(win, qtbot):
+    from ganstudio.core.data import BUILTIN_DATASETS
+    from ganstudio.core.pairs import TRANSLATION_DATASETS
+
+    combo = win.setup.dataset_combo
+    want = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names()
+    qtbot.waitUntil(lambda: all(combo.findText(n) >= 0 for n in want), timeout=30_000)
+    assert combo.currentText() == "mnist"  # the preset's choice survives the refill
