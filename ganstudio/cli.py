@@ -115,9 +115,15 @@ def cmd_presets(args) -> int:
 def cmd_datasets(args) -> int:
     from ganstudio.core.data import list_datasets
 
+    from ganstudio.core.pairs import list_translation_datasets
+
     rows = list_datasets()
-    width = max(len(n) for n, _ in rows)
+    pairs = list_translation_datasets()
+    width = max(len(n) for n, _ in rows + pairs)
     for name, desc in rows:
+        print(f"{name:<{width}}  {desc}")
+    print("\nFor image-to-image translation (pix2pix, cyclegan):")
+    for name, desc in pairs:
         print(f"{name:<{width}}  {desc}")
     print("\nOr give a path: a folder of images (one sub-folder per class for labels), "
           "MNIST-style IDX files, or an .npz with 'images' (and optional 'labels', 'classes').")
@@ -340,7 +346,7 @@ def cmd_translate(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ganstudio",
-        description="GAN Studio: with no command, opens the studio window; the commands below train and sample headless.",
+        description="GAN Studio: with no command, opens the studio window; the commands below train, sample and translate headless.",
     )
     p.add_argument("--version", action="version", version=f"ganstudio {ganstudio.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

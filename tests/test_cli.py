@@ -39,7 +39,7 @@ def test_version_presets_datasets(capsys):
     assert "unknown preset" in capsys.readouterr().err
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
-    for name in ("mnist", "fashion", "animals", "ring8", "grid25"):
+    for name in ("mnist", "fashion", "animals", "ring8", "grid25", "edges2fashion", "horse2zebra"):
         assert name in out
 
 
