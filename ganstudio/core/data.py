@@ -211,6 +211,23 @@ def _register_builtins() -> None:
     BUILTIN_DATASETS.register("grid25", ("25 Gaussians on a 5×5 grid (2-D points, mode-collapse test)", grid25))
 
 
+def evaluation_split(labels: torch.Tensor, fraction: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices (train, held_out) of a labelled set: `fraction` of every class held out, the same rows every time.
+
+    Built-in translation sets and the domain classifiers share this split, so a translation is
+    judged on images that neither its generator nor its judge was trained on.  Both index
+    tensors are sorted, so rows keep the file's order.
+    """
+    train, held = [], []
+    for c in labels.unique(sorted=True).tolist():
+        rows = (labels == c).nonzero().flatten()
+        rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed + int(c)))]
+        n_held = int(len(rows) * fraction)
+        held.append(rows[len(rows) - n_held:])
+        train.append(rows[:len(rows) - n_held])
+    return torch.cat(train).sort().values, torch.cat(held).sort().values
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry point
 

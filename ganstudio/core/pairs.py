@@ -21,6 +21,7 @@ from ganstudio.core.data import (
     _skipped_report,
     _uint8_to_unit,
     decode_full,
+    evaluation_split,
     load_dataset,
 )
 from ganstudio.core.registry import Registry
@@ -37,7 +38,7 @@ LIST_LIMIT = 5
 # Sub-folder names of the two domains, in order of preference; matched case-insensitively.
 DOMAIN_DIRS = (("A", "B"), ("trainA", "trainB"))
 # fixed seeds: unpaired domains are shuffled so that row i of A and row i of B are unrelated
-_SEED_A, _SEED_B = 1234, 5678
+_SEED_B = 5678
 
 
 @dataclass(eq=False)  # tensors do not compare with ==
@@ -54,6 +55,7 @@ class TranslationData:
     held_out_labels: torch.Tensor | None = None  # built-ins: classes of held_out_b (classifier check)
     source: str = ""  # one line of provenance, or the folder path
     size_note: str = ""  # why native images were fitted to another size, shown in the summary
+    judge: str = ""  # built-ins: the image set whose classifier scores translations ("fashion", "animals")
 
     def summary(self) -> str:
         a_dims = "×".join(str(d) for d in self.a.shape[1:])
@@ -136,18 +138,18 @@ def _shuffled(x: torch.Tensor, seed: int) -> torch.Tensor:
 
 def _edges2fashion(image_size: int = 0, channels: int = 0, paired: bool | None = None) -> TranslationData:
     ds = load_dataset("fashion", image_size, 1)
+    train, held = evaluation_split(ds.labels)  # the Fashion classifier never saw the held-out items either
     photos, labels = ds.x, ds.labels
     edges = edge_map(photos)
     ch = channels or 1
-    hold = 1000
-    a, b = _channels(edges[:-hold], ch), _channels(photos[:-hold], ch)
+    a, b = _channels(edges[train], ch), _channels(photos[train], ch)
     if paired is False:  # same images, rows no longer partners: for trying CycleGAN on a paired set
         b = _shuffled(b, _SEED_B)
     return TranslationData(
         "edges2fashion", paired is not False, a.contiguous(), b.contiguous(), ("edges", "fashion"), [], [],
-        held_out_a=_channels(edges[-hold:], ch).contiguous(), held_out_b=_channels(photos[-hold:], ch).contiguous(),
-        held_out_labels=labels[-hold:].clone(),
-        source="Fashion-MNIST test split with Sobel/NMS edge maps as A (MIT, Zalando SE)")
+        held_out_a=_channels(edges[held], ch).contiguous(), held_out_b=_channels(photos[held], ch).contiguous(),
+        held_out_labels=labels[held].clone(),
+        source="Fashion-MNIST test split with Sobel/NMS edge maps as A (MIT, Zalando SE)", judge="fashion")
 
 
 def _horse2zebra(image_size: int = 0, channels: int = 0, paired: bool | None = None) -> TranslationData:
@@ -155,14 +157,16 @@ def _horse2zebra(image_size: int = 0, channels: int = 0, paired: bool | None = N
         raise DataError("horse2zebra is unpaired (no horse has a zebra partner); leave paired unset or False")
     ds = load_dataset("animals", image_size, channels or 1)
     horse, zebra = ds.classes.index("horse"), ds.classes.index("zebra")
-    # Different seeds: row i of A and row i of B are different animals from different source rows.
-    a = _shuffled(ds.x[ds.labels == horse], _SEED_A)
-    b = _shuffled(ds.x[ds.labels == zebra], _SEED_B)
-    ha, hb = len(a) // 10, len(b) // 10
+    # The held-out animals are the ones the Animal-MNIST classifier was not trained on.
+    train, held = evaluation_split(ds.labels)
+
+    def rows(idx: torch.Tensor, cls: int) -> torch.Tensor:
+        return ds.x[idx[ds.labels[idx] == cls]].contiguous()
+
     return TranslationData(
-        "horse2zebra", False, a[:len(a) - ha].contiguous(), b[:len(b) - hb].contiguous(), ("horse", "zebra"), [], [],
-        held_out_a=a[len(a) - ha:].contiguous(), held_out_b=b[len(b) - hb:].contiguous(), held_out_labels=None,
-        source="Animal-MNIST horses (class 7) and zebras (class 9) silhouettes (MIT, SinaSR-6)")
+        "horse2zebra", False, rows(train, horse), rows(train, zebra), ("horse", "zebra"), [], [],
+        held_out_a=rows(held, horse), held_out_b=rows(held, zebra), held_out_labels=None,
+        source="Animal-MNIST horses (class 7) and zebras (class 9) silhouettes (MIT, SinaSR-6)", judge="animals")
 
 
 TRANSLATION_DATASETS.register("edges2fashion", (

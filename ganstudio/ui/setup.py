@@ -32,6 +32,12 @@ OPEN_FILE = "Open IDX / npz file…"
 TOP_FIELDS = ("dataset",)
 
 
+TRANSLATION_CPU_NOTE = (
+    "Translation defaults are sized for a CPU: half-width networks (g_width, d_width 32), built-in sets "
+    "at their native 28 px, your own images at up to 128 px. On a GPU, raise image_size, g_width and "
+    "d_width (the papers use 256 px and 64).")
+
+
 def registry_choices(name: str) -> list[str]:
     if name == "model":
         from ganstudio.core.models import MODELS
@@ -77,10 +83,16 @@ class SetupPanel(QWidget):
         self.dataset_label.setWordWrap(True)
         self.dataset_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        # Issue-level promise: translation defaults are CPU-sized and the studio says so.
+        self.cpu_note = QLabel(TRANSLATION_CPU_NOTE)
+        self.cpu_note.setWordWrap(True)
+        self.cpu_note.setVisible(False)
+
         top = QFormLayout()
         top.addRow("Preset", self.preset_combo)
         top.addRow("Dataset", self.dataset_combo)
         top.addRow(self.dataset_label)
+        top.addRow(self.cpu_note)
 
         body = QWidget()
         body_lay = QVBoxLayout(body)
@@ -99,6 +111,7 @@ class SetupPanel(QWidget):
                 self.editors[name] = editor
             body_lay.addWidget(box)
         body_lay.addStretch(1)
+        self.editors["model"].currentTextChanged.connect(self._on_model_editor_changed)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
@@ -172,7 +185,11 @@ class SetupPanel(QWidget):
             elif isinstance(editor, QLineEdit):
                 editor.setText(repr(value) if isinstance(value, float) else str(value))  # repr: no digits lost
             editor.blockSignals(False)
+        self._on_model_editor_changed(cfg.model)
         self.set_dataset(cfg.dataset, inspect=False)
+
+    def _on_model_editor_changed(self, model: str) -> None:
+        self.cpu_note.setVisible(model in TRANSLATION_TASKS)
 
     def update_values(self, changes: dict) -> None:
         """Show settings changed elsewhere (the running loop) in the form."""

@@ -61,8 +61,8 @@ def test_edges2fashion_paired_with_held_out_split():
     assert d.summary() == "edges2fashion: 9,000 pairs 1×28×28 → 1×28×28 (+1,000 held out)"
 
 
-def test_horse2zebra_unpaired_shuffled_split_from_class_counts():
-    from ganstudio.core.data import load_dataset
+def test_horse2zebra_unpaired_split_held_out_like_the_classifier():
+    from ganstudio.core.data import evaluation_split, load_dataset
 
     animals = load_dataset("animals")
     n_horse = int((animals.labels == 7).sum())
@@ -72,9 +72,11 @@ def test_horse2zebra_unpaired_shuffled_split_from_class_counts():
     assert len(d.a) + len(d.held_out_a) == n_horse and len(d.held_out_a) == n_horse // 10
     assert len(d.b) + len(d.held_out_b) == n_zebra and len(d.held_out_b) == n_zebra // 10
     assert d.held_out_labels is None
-    # shuffled: not simply the class rows in file order
+    # the held-out animals are the classifier's held-out rows, spread over the file, not its tail
+    _, held = evaluation_split(animals.labels)
+    assert torch.equal(d.held_out_a, animals.x[held[animals.labels[held] == 7]])
     horses = animals.x[animals.labels == 7]
-    assert not torch.equal(d.a[:10], horses[:10])
+    assert not torch.equal(d.held_out_a, horses[-len(d.held_out_a):])
     again = load_translation_data("horse2zebra")
     assert torch.equal(d.a, again.a) and torch.equal(d.b, again.b)
     with pytest.raises(DataError, match="unpaired"):

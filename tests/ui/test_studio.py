@@ -252,3 +252,14 @@ def test_dataset_picker_lists_every_builtin_from_the_registries(win, qtbot):
     want = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names()
     qtbot.waitUntil(lambda: all(combo.findText(n) >= 0 for n in want), timeout=30_000)
     assert combo.currentText() == "mnist"  # the preset's choice survives the refill
+
+
+def test_translation_presets_say_their_defaults_are_cpu_sized(win, qtbot):
+    note = win.setup.cpu_note
+    assert not note.isVisible()  # dcgan-mnist: nothing to say
+    win.setup.preset_combo.setCurrentText("cyclegan-horse2zebra")
+    assert note.isVisible() and "sized for a CPU" in note.text() and "image_size" in note.text()
+    set_field(win, "model", "dcgan")  # the model picked by hand counts too
+    assert not note.isVisible()
+    set_field(win, "model", "pix2pix")
+    assert note.isVisible()
