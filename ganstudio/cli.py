@@ -21,10 +21,12 @@ class UsageError(ValueError):
 def _user_errors() -> tuple[type[Exception], ...]:
     from ganstudio.core.checkpoint import CheckpointError, RunDirError
     from ganstudio.core.config import ConfigError
+    from ganstudio.core.classifier import ClassifierError
     from ganstudio.core.data import DataError
+    from ganstudio.core.evaluate import EvalError
     from ganstudio.core.registry import UnknownNameError
 
-    return (UsageError, ConfigError, DataError, CheckpointError, RunDirError, UnknownNameError)
+    return (UsageError, ConfigError, DataError, CheckpointError, RunDirError, UnknownNameError, EvalError, ClassifierError)
 
 
 # ---------------------------------------------------------------- helpers
@@ -168,7 +170,16 @@ def _build_train_config(args):
 
 def cmd_train(args) -> int:
     from ganstudio.core.checkpoint import RunDir, default_run_dir
-    from ganstudio.core.events import CheckpointSaved, Control, HealthWarning, RunFinished, RunStarted, SampleGrid, StepMetrics
+    from ganstudio.core.events import (
+        CheckpointSaved,
+        Control,
+        Evaluated,
+        HealthWarning,
+        RunFinished,
+        RunStarted,
+        SampleGrid,
+        StepMetrics,
+    )
     from ganstudio.core.train import iter_train
 
     cfg, name = _build_train_config(args)
@@ -204,6 +215,10 @@ def cmd_train(args) -> int:
                 progress.message(f"{verb} {ev.run_dir} on {ev.device} from step {ev.step}: {ev.dataset}")
                 if ev.skipped:
                     progress.message(f"note: {ev.skipped}")
+            elif isinstance(ev, Evaluated):
+                from ganstudio.core.evaluate import headline
+
+                progress.message(f"evaluation (step {ev.step}, {ev.seconds:.1f} s): " + headline(ev.values, ev.best, ev.error))
             elif isinstance(ev, CheckpointSaved) and args.verbose:
                 progress.message(f"checkpoint: {ev.path}")
             elif isinstance(ev, RunFinished):
@@ -340,6 +355,109 @@ def cmd_translate(args) -> int:
     return 0
 
 
+# (label, value key, floor key, format, note) rows of the eval table
+_EVAL_ROWS = (
+    ("Fréchet distance", "fd", "fd_floor", "{:.3f}", "lower is better"),
+    ("KID", "kid", "kid_floor", "{:.5f}", "lower is better; ± {kid_std:.5f}"),
+    ("classifier score", "is", "is_real", "{:.2f}", "higher is better (the Inception Score analog)"),
+    ("precision", "precision", None, "{:.3f}", "share of samples that look real"),
+    ("recall", "recall", None, "{:.3f}", "share of the real data the samples cover"),
+    ("density", "density", None, "{:.3f}", "≈ 1 when samples sit where real data is dense"),
+    ("coverage", "coverage", None, "{:.3f}", "share of real neighbourhoods with a sample"),
+    ("diversity", "diversity", "diversity_real", "{:.3f}", "mean feature distance in a batch; near 0 = collapse"),
+    ("TSTR accuracy", "tstr", "tstr_real", "{:.3f}", "classifier trained on samples, tested on real"),
+    ("modes covered", "modes", None, "{:.0f}", "of {n_modes:.0f}"),
+    ("high quality", "high_quality", None, "{:.3f}", "share within 3σ of a mode"),
+    ("reverse KL", "reverse_kl", None, "{:.4f}", "of the mode histogram; 0 = uniform"),
+)
+_EVAL_METRIC_OF = {"fd": "fd", "kid": "kid", "is": "is", "precision": "pr", "recall": "pr", "density": "pr",
+                   "coverage": "pr", "diversity": "diversity", "tstr": "tstr", "modes": "modes",
+                   "high_quality": "modes", "reverse_kl": "modes"}
+
+
+def format_evaluation(ev) -> str:
+    """A plain-text table of an Evaluation: metric, value, real-vs-real reference, what it means."""
+    v = ev.values
+    rows = [("metric", "value", "real vs real", "")]
+    for label, key, floor, fmt, note in _EVAL_ROWS:
+        if key in v:
+            ref = fmt.format(v[floor]) if floor and floor in v else ""
+            rows.append((label, fmt.format(v[key]), ref, note.format(**v)))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip() for r in rows]
+    by_reason: dict[str, list[str]] = {}
+    for metric, why in ev.unavailable.items():
+        by_reason.setdefault(why, []).append(metric)
+    for why, names in by_reason.items():
+        lines.append(f"{', '.join(names)}: not computed: {why}")
+    return "\n".join(lines)
+
+
+_TRANSLATION_ROWS = (
+    ("L1 to the target", "l1", "lower is better, in [-1, 1] pixel units"),
+    ("in the target's class", "class_agreement", "share of outputs the classifier puts in the target's class"),
+    ("classifier on the targets", "real_accuracy", "the same classifier on the real targets: the ceiling"),
+    ("A → B called B", "a_to_b_share", "share of translated A images the classifier calls B"),
+    ("B → A called A", "b_to_a_share", "share of translated B images the classifier calls A"),
+    ("A called B before", "a_as_b_before", "untranslated A images called B: the floor"),
+    ("cycle L1, A", "cycle_l1_a", "|F(G(a)) − a|, lower is better"),
+    ("cycle L1, B", "cycle_l1_b", "|G(F(b)) − b|, lower is better"),
+)
+
+
+def _eval_translation(ckpt: Path, run_dir: Path | None, args) -> int:
+    """`ganstudio eval` of a pix2pix/CycleGAN checkpoint: held-out L1, cycle L1 and classifier verdicts."""
+    from ganstudio.core.evaluate import Evaluation, record
+    from ganstudio.core.translation_eval import evaluate_translation
+
+    t0 = time.perf_counter()
+    r = evaluate_translation(ckpt)
+    print(f"{ckpt} (step {r['step']}): {r['model']} on {r['dataset']}, {r['n_a']:,} {r['on']} images")
+    rows = [(label, f"{r[key]:.4f}", note) for label, key, note in _TRANSLATION_ROWS if key in r]
+    w0, w1 = max(len(a) for a, _, _ in rows), max(len(b) for _, b, _ in rows)
+    for label, value, note in rows:
+        print(f"{label:<{w0}}  {value:>{w1}}  {note}")
+    seconds = time.perf_counter() - t0
+    print(f"took {seconds:.1f} s")
+    if run_dir is not None and not args.no_save:
+        values = {k: float(v) for k, v in r.items() if isinstance(v, float)}
+        ev = Evaluation(checkpoint=str(ckpt), step=r["step"], n=r["n_a"], values=values,
+                        judge=f"{r['on']} images of {r['dataset']}", seconds={"total": seconds})
+        print(f"wrote {record(run_dir, ev)}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from ganstudio.core.checkpoint import RunDir, load_checkpoint
+    from ganstudio.core.evaluate import evaluate, load_run_data, parse_metrics, record
+
+    metrics = parse_metrics(args.metrics)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    target = Path(args.checkpoint)
+    if args.n < 10:
+        raise UsageError(f"-n must be at least 10, not {args.n}")
+    ckpt = RunDir(target).latest_checkpoint if target.is_dir() else target
+    if not ckpt.is_file():
+        raise UsageError(f"{target}: no checkpoint here (give a .pt file, or a run folder with checkpoints/latest.pt)")
+    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
+    if load_checkpoint(ckpt).get("task") == "translate":
+        return _eval_translation(ckpt, run_dir, args)
+    data = load_run_data(ckpt, args.dataset)
+    t0 = time.perf_counter()
+    ev = evaluate(ckpt, metrics, args.n, seed=args.seed, data=data, cache_dir=run_dir,
+                  progress=lambda msg: print(msg + "…", file=sys.stderr))
+    what = f"{ev.n:,} generated vs {ev.n:,} real" if ev.judge else f"{ev.n:,} samples"
+    print(f"{ckpt} (step {ev.step}), {what}" + (f"; features from {ev.judge}" if ev.judge else ""))
+    print(format_evaluation(ev))
+    print(f"took {time.perf_counter() - t0:.1f} s")
+    if run_dir is not None and not args.no_save:
+        print(f"wrote {record(run_dir, ev)}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -405,6 +523,20 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--tile", action="store_true", help="large images tile by tile with blended overlaps (default)")
     mode.add_argument("--resize", action="store_true", help="resize to the model's size and back instead (faster, softer)")
     tr.set_defaults(func=cmd_translate)
+
+    ev = sub.add_parser("eval", help="score a generator: Fréchet distance, KID, precision/recall, TSTR, modes",
+                        description="Evaluate a checkpoint against its real data with domain-classifier features; "
+                                    "prints a table and adds it to RUN/eval.json.")
+    ev.add_argument("checkpoint", help="a run directory or a checkpoint file")
+    ev.add_argument("--metrics", default="fd,kid,is,pr,diversity,modes",
+                    help="comma-separated: fd, kid, is, pr, tstr, modes, diversity, or all (tstr trains a "
+                         "classifier, a few minutes on a CPU); metrics that do not apply say why")
+    ev.add_argument("-n", type=int, default=2000, help="generated samples (and real ones) to compare (default 2000)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--dataset", help="real data to compare with (default: the run's own dataset)")
+    ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    ev.add_argument("--no-save", action="store_true", help="do not add the result to RUN/eval.json")
+    ev.set_defaults(func=cmd_eval)
     return p
 
 

@@ -252,3 +252,34 @@ def test_translate_bad_input_exits_2(cyclegan_run, cgan_run, tmp_path, capsys):
     # the translation model in the noise sampler: a clear message too
     assert main(["sample", str(cyclegan_run), "-o", str(tmp_path / "g.png")]) == 2
     assert "image-translation model" in capsys.readouterr().err
+
+
+def test_eval_prints_a_table_and_writes_eval_json(cgan_run, capsys):
+    assert main(["eval", str(cgan_run), "-n", "200", "--metrics", "fd,kid,pr,modes"]) == 0
+    out = capsys.readouterr().out
+    assert "Fréchet distance" in out and "real vs real" in out and "precision" in out
+    assert "modes: not computed: needs a 2-D point set" in out
+    saved = json.loads((cgan_run / "eval.json").read_text())["evaluations"]
+    assert saved[-1]["step"] == 4 and saved[-1]["n"] == 200 and "fd_floor" in saved[-1]["values"]
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--metrics", "fid"], "unknown metric fid"),
+    (["-n", "3"], "-n must be at least 10"),
+    (["--dataset", "/no/such/data"], "the run's dataset cannot be read here"),
+])
+def test_eval_bad_input_exits_2(cgan_run, args, match, capsys):
+    before = (cgan_run / "eval.json").read_text() if (cgan_run / "eval.json").exists() else None
+    assert main(["eval", str(cgan_run), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganstudio: error:") and match in err and len(err.splitlines()) == 1
+    after = (cgan_run / "eval.json").read_text() if (cgan_run / "eval.json").exists() else None
+    assert before == after  # nothing written
+
+
+def test_eval_of_a_translation_model_scores_its_held_out_images(cyclegan_run, capsys):
+    assert main(["eval", str(cyclegan_run)]) == 0
+    out = capsys.readouterr().out
+    assert "cyclegan on horse2zebra, 100 held-out images" in out and "cycle L1, A" in out and "A → B called B" in out
+    saved = json.loads((cyclegan_run / "eval.json").read_text())["evaluations"][-1]
+    assert saved["step"] == 3 and 0 <= saved["values"]["a_to_b_share"] <= 1

@@ -128,7 +128,13 @@ def train_classifier(x: torch.Tensor, labels: torch.Tensor, classes: tuple[str, 
     AdamW with a one-cycle schedule, label smoothing 0.1 and random affine augmentation: the
     recipe that reaches the accuracy floors on a few thousand 28 px images in minutes on a CPU.
     `progress(epoch, train_loss, held_out_accuracy_or_None)` is called after each epoch.
+    The caller's global RNG state is left as it was (weight init and dropout draw from a fork).
     """
+    with torch.random.fork_rng(devices=[]):
+        return _train(x, labels, classes, dataset, epochs, batch_size, lr, width, mirror, seed, held_out, progress)
+
+
+def _train(x, labels, classes, dataset, epochs, batch_size, lr, width, mirror, seed, held_out, progress) -> Classifier:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x = prepare(x).contiguous()

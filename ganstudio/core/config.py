@@ -82,6 +82,8 @@ class TrainConfig:
     sample_every: int = _f(200, "run", "Steps between saved sample grids (the timeline).", minimum=1)
     checkpoint_every: int = _f(1000, "run", "Steps between periodic checkpoints (latest.pt is always updated then too).", minimum=1)
     sample_count: int = _f(64, "run", "Samples in the fixed-noise grid.", minimum=1)
+    eval_every: int = _f(0, "run", "Steps between background evaluations (Fréchet distance, KID, precision/recall on 1,000 samples, in a separate process on one CPU thread, so training never waits); each keeps a step_N.pt and adds to eval.json. 0 = off.", minimum=0)
+    keep_best: bool = _f(False, "run", "Keep checkpoints/best.pt, the evaluated checkpoint with the lowest Fréchet distance: GANs oscillate, and the last step is not always the best (needs eval_every).")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -274,6 +276,11 @@ _preset(
     "cgan-mnist",
     "Conditional DCGAN on MNIST (label embedding in G, projection D): ask for any digit.",
     dataset="mnist", model="dcgan-tf", conditional=True, cond_d="projection", loss="ns", batch_size=128, steps=3000,
+)
+_preset(
+    "cgan-fashion",
+    "Conditional DCGAN on Fashion-MNIST (label embedding in G, projection D): ask for any garment.",
+    dataset="fashion", model="dcgan-tf", conditional=True, cond_d="projection", loss="ns", batch_size=128, steps=3000,
 )
 _preset(
     "dcgan-fashion",

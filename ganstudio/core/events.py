@@ -44,6 +44,15 @@ class CheckpointSaved(Event):
 
 
 @dataclass(frozen=True)
+class Evaluated(Event):
+    checkpoint: str          # the step checkpoint that was scored
+    values: dict[str, float]  # fd, fd_floor, kid, precision, recall, ... (see ganstudio.core.evaluate)
+    seconds: float           # wall time of the background evaluation
+    best: bool = False       # it became checkpoints/best.pt (keep_best)
+    error: str = ""          # why it failed ('' when it worked)
+
+
+@dataclass(frozen=True)
 class HealthWarning(Event):
     kind: str        # "nan", "d_overpowering", "vanishing_g_grad", "mode_collapse"
     message: str     # what happened, in plain language

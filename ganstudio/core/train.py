@@ -22,6 +22,7 @@ from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.events import (
     CheckpointSaved,
     Control,
+    Evaluated,
     Event,
     HealthWarning,
     Paused,
@@ -41,7 +42,7 @@ from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid,
 RESUME_CHANGEABLE = frozenset(
     {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "lr_g", "lr_d",
      "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise", "lr_decay",
-     "l1_weight", "cycle_weight", "identity_weight"}
+     "l1_weight", "cycle_weight", "identity_weight", "eval_every", "keep_best"}
 )
 
 
@@ -587,6 +588,25 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
         if warning:
             yield warning
 
+    evaluator = None  # a child process scoring step checkpoints (eval_every); created on first use
+
+    def evaluate_step(step: int) -> None:
+        nonlocal evaluator
+        path = run.checkpoint_path(step)
+        if not path.is_file():  # not written (a diverged state is never saved)
+            return
+        if evaluator is None:
+            from ganstudio.core.evaluate import BackgroundEvaluator
+
+            evaluator = BackgroundEvaluator(run.path, keep_best=trainer.cfg.keep_best)
+        evaluator.keep_best = trainer.cfg.keep_best
+        evaluator.submit(step, path)
+
+    def evaluations(results: list[dict]) -> Iterator[Event]:
+        for r in results:
+            yield Evaluated(step=r["step"], checkpoint=r["checkpoint"], values=r["values"], seconds=r["seconds"],
+                            best=r["best"], error=r["error"])
+
     if trainer.step == 0:
         yield from sample()
         # A checkpoint from the start: a run that diverges early can still roll back.
@@ -665,10 +685,17 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
                     yield w
             if step % cfg.sample_every == 0 or step == cfg.steps:
                 yield from sample()
-            if step % cfg.checkpoint_every == 0:
+            evaluate_now = cfg.eval_every > 0 and step % cfg.eval_every == 0
+            if step % cfg.checkpoint_every == 0 or evaluate_now:
                 yield from save(periodic=True)
+            if evaluate_now:
+                evaluate_step(step)
+            if evaluator is not None:
+                yield from evaluations(evaluator.poll())
     except GeneratorExit:
         # The consumer closed us (window closed, Ctrl-C): keep what was trained, if sound.
+        if evaluator is not None:
+            evaluator.close()
         if trainer.healthy() and trainer.step > saved_step:
             run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
         raise
@@ -676,4 +703,8 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
         yield Stopping(step=trainer.step)  # training has stopped; the checkpoint is written next
     if reason != "diverged" and saved_step != trainer.step:
         yield from save(periodic=False)
+    if evaluator is not None:
+        if reason == "completed":  # the last evaluation decides best.pt: let it finish
+            yield from evaluations(evaluator.wait(timeout=600))
+        evaluator.close()
     yield RunFinished(step=trainer.step, reason=reason, checkpoint=last_ckpt)

@@ -41,7 +41,8 @@ def evaluate_translation(checkpoint: str | Path, data: TranslationData | None = 
     a, b = (data.held_out_a, data.held_out_b) if held else (data.a, data.b)
     name_a, name_b = data.direction_names
     G = load_translator(str(checkpoint), "AtoB")[0]
-    out = {"model": state.get("model_name"), "dataset": data.name, "on": "held-out" if held else "training",
+    out = {"model": state.get("model_name"), "step": int(state.get("step", 0)), "dataset": data.name,
+           "on": "held-out" if held else "training",
            "n_a": len(a), "n_b": len(b)}
     clf = builtin_classifier(data.judge) if data.judge else None
     fake_b = _run(G, a, batch)

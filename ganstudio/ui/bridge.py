@@ -34,6 +34,7 @@ class TrainBridge(QObject):
     samples_saved = Signal(list)
     warning_raised = Signal(object)
     checkpoint_saved = Signal(object)
+    evaluated = Signal(object)
     state_changed = Signal(str)
     settings_changed = Signal(dict)
     finished = Signal(object)
@@ -184,6 +185,8 @@ class TrainBridge(QObject):
                     self._set_state("running")
             elif isinstance(ev, E.CheckpointSaved):
                 self.checkpoint_saved.emit(ev)
+            elif isinstance(ev, E.Evaluated):
+                self.evaluated.emit(ev)
             elif isinstance(ev, E.SettingsChanged):
                 self.settings_changed.emit(ev.changes)
             elif isinstance(ev, E.RunFinished):

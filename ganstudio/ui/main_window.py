@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ganstudio.ui.bridge import TrainBridge
 from ganstudio.ui.curves import CurvesPanel
+from ganstudio.ui.metrics_panel import MetricsPanel
 from ganstudio.ui.explorer import ExplorerPanel
 from ganstudio.ui.translate_panel import TranslatePanel
 from ganstudio.ui.panels import HealthPanel, RunFollower
@@ -74,6 +75,8 @@ class MainWindow(QMainWindow):
         self.samples = SamplesPanel()
         self.curves = CurvesPanel()
         self.health = HealthPanel()
+        self.metrics = MetricsPanel()
+        self.metrics.link_x(self.curves.plots["Loss"])
         self.follower = RunFollower(self)
 
         split = QSplitter(Qt.Orientation.Vertical)
@@ -89,7 +92,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.translator, "Translate")
         self.setCentralWidget(self.tabs)
         self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
+        health_dock = self._dock("Health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
+        metrics_dock = self._dock("Metrics", self.metrics, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(health_dock, metrics_dock)
+        health_dock.raise_()
         self._build_actions()
         self._build_status()
 
@@ -101,6 +107,8 @@ class MainWindow(QMainWindow):
         b.warning_raised.connect(self._on_bridge_warning_raised)
         b.state_changed.connect(self._on_bridge_state_changed)
         b.checkpoint_saved.connect(lambda ev: self.statusBar().showMessage(f"checkpoint saved: {ev.path}", 5000))
+        b.evaluated.connect(self._on_bridge_evaluated)
+        self.metrics.evaluation_failed.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
         b.settings_changed.connect(self._on_bridge_settings_changed)
         b.finished.connect(self._on_bridge_finished)
         b.failed.connect(self._on_bridge_failed)
@@ -259,6 +267,7 @@ class MainWindow(QMainWindow):
         self.n_critic_spin.setValue(cfg.n_critic)
         self._on_weight_combo_changed(self.weight_combo.currentText())
         self._t_run, self._step_t0 = None, None
+        self.metrics.follow(run_dir)
         self.bridge.start(cfg, run_dir, resume=resume, data=data)
         self._remember_run(run_dir)
         self._update_actions()
@@ -319,6 +328,13 @@ class MainWindow(QMainWindow):
         self.step_label.setText(f"step {ev.step} / {ev.total_steps}")
         if ev.skipped:
             self.statusBar().showMessage(ev.skipped, 15000)
+
+    def _on_bridge_evaluated(self, ev) -> None:
+        from ganstudio.core.evaluate import headline
+
+        self.statusBar().showMessage(f"evaluation of step {ev.step} ({ev.seconds:.1f} s): "
+                                     + headline(ev.values, ev.best, ev.error), 10000)
+        self.metrics.reload()
 
     def _on_bridge_settings_changed(self, changes: dict) -> None:
         """Keep the form and the live fields in step with what the loop now runs."""
@@ -393,6 +409,7 @@ class MainWindow(QMainWindow):
         self.health.clear()
         self.run_dir = path
         self.follower.follow(path, live=True)
+        self.metrics.follow(path)
         self._remember_run(path)
         self._update_actions()
         self.setWindowTitle(f"GAN Studio — {path.name}")
@@ -453,6 +470,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.follower.stop()
+        self.metrics.shutdown()
         self.explorer.shutdown()
         self.translator.shutdown()
         event.accept()

@@ -263,3 +263,17 @@ def test_translation_presets_say_their_defaults_are_cpu_sized(win, qtbot):
     assert not note.isVisible()
     set_field(win, "model", "pix2pix")
     assert note.isVisible()
+
+
+def test_evaluation_while_training_shows_in_the_metrics_view_and_keeps_the_best(win, qtbot):
+    tiny(win, preset="ring8", steps=40, eval_every=20, keep_best=True)
+    win.train_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.state == "idle", timeout=90_000)
+    run = win.run_dir
+    # The completed run waits for its last evaluation, so both steps are scored.
+    qtbot.waitUntil(lambda: list(win.metrics.line.getData()[0] if win.metrics.line.getData()[0] is not None else []) == [20, 40],
+                    timeout=10_000)
+    assert win.metrics.metric_combo.currentData() == "modes"  # a 2-D run is scored by modes
+    assert (run / "checkpoints/best.pt").is_file() is False  # no FD for points: best-by-FD has nothing to pick
+    saved = json.loads((run / "eval.json").read_text())["evaluations"]
+    assert [e["step"] for e in saved] == [20, 40] and all("modes" in e["values"] for e in saved)
