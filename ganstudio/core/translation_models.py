@@ -21,7 +21,7 @@ class TranslationSpec:
     """Everything that decides a translation network's shape; saved with every checkpoint.
 
     Widths follow the reference code: level i of the U-Net / PatchGAN has width·min(2^i, 8)
-    channels; the ResNet G works at 4·g_width channels at a quarter of the resolution.
+    channels; the ResNet G works at 2^resnet_down·g_width channels at 1/2^resnet_down of the resolution.
     `dropout` is the U-Net's only noise source (pix2pix has no z); the ResNet G has none
     (CycleGAN trains with --no_dropout).
     """
@@ -34,6 +34,7 @@ class TranslationSpec:
     unet_depth: int = 0  # 0 = log2(image_size): down to 1x1 like pix2pix's unet_256; or fewer levels
     dropout: float = 0.5  # U-Net decoder dropout, 0 to disable
     resnet_blocks: int = 6  # CycleGAN: 6 for 128 px, 9 for 256 px
+    resnet_down: int = 2  # stride-2 levels of the ResNet G (2 in the paper); 1 keeps small images sharp
     d_layers: int = 3  # PatchGAN stride-2 layers: 3 gives the 70x70 receptive field
     norm: str = "instance"  # "instance" (CycleGAN, pix2pix at batch 1) or "batch"
 
@@ -151,15 +152,16 @@ class ResnetGenerator(nn.Module):
         w, norm, bias = spec.g_width, spec.norm, _conv_bias(spec.norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3), nn.Conv2d(spec.in_channels, w, 7, bias=bias), _norm(norm, w), nn.ReLU(),  # (N, w, H, W)
-            nn.Conv2d(w, 2 * w, 3, 2, 1, bias=bias), _norm(norm, 2 * w), nn.ReLU(),  # (N, 2w, H/2, W/2)
-            nn.Conv2d(2 * w, 4 * w, 3, 2, 1, bias=bias), _norm(norm, 4 * w), nn.ReLU(),  # (N, 4w, H/4, W/4)
         ]
-        layers += [ResnetBlock(4 * w, norm) for _ in range(spec.resnet_blocks)]  # (N, 4w, H/4, W/4)
-        layers += [
-            nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1, bias=bias), _norm(norm, 2 * w), nn.ReLU(),  # (N, 2w, H/2, W/2)
-            nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1, bias=bias), _norm(norm, w), nn.ReLU(),  # (N, w, H, W)
-            nn.ReflectionPad2d(3), nn.Conv2d(w, spec.out_channels, 7), nn.Tanh(),  # (N, C_out, H, W)
-        ]
+        ch = w
+        for _ in range(spec.resnet_down):  # (N, 2ch, H/2, W/2) each; the paper's two levels end at (4w, H/4, W/4)
+            layers += [nn.Conv2d(ch, 2 * ch, 3, 2, 1, bias=bias), _norm(norm, 2 * ch), nn.ReLU()]
+            ch *= 2
+        layers += [ResnetBlock(ch, norm) for _ in range(spec.resnet_blocks)]  # (N, ch, H/2^down, W/2^down)
+        for _ in range(spec.resnet_down):  # back up: (N, ch/2, 2h, 2w) each
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, 2, 1, output_padding=1, bias=bias), _norm(norm, ch // 2), nn.ReLU()]
+            ch //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, spec.out_channels, 7), nn.Tanh()]  # (N, C_out, H, W)
         self.body = nn.Sequential(*layers)
         _init_weights(self)
 
@@ -235,12 +237,16 @@ def _validate_generator(name: str, spec: TranslationSpec) -> None:
             raise ValueError(f"unet with unet_depth={depth} needs image_size divisible by 2^{depth} = {2 ** depth}, "
                              f"not {s}; use fewer levels or another image_size")
     elif name == "resnet":
-        if s % 4:
-            raise ValueError(f"resnet needs image_size divisible by 4 (two stride-2 levels), not {s}")
         if spec.resnet_blocks < 0:
             raise ValueError(f"resnet_blocks must be 0 or more, not {spec.resnet_blocks}")
-        if s // 4 < 2:
-            raise ValueError(f"resnet needs image_size at least 8 (reflection padding at 1/4 size), not {s}")
+        if not 0 <= spec.resnet_down <= 4:
+            raise ValueError(f"resnet_down must be 0 to 4 stride-2 levels, not {spec.resnet_down}")
+        f = 2 ** spec.resnet_down
+        if s % f:
+            raise ValueError(f"resnet with resnet_down={spec.resnet_down} needs image_size divisible by {f}, not {s}")
+        if s // f < 2:
+            raise ValueError(f"resnet with resnet_down={spec.resnet_down} needs image_size at least {2 * f} "
+                             f"(reflection padding at 1/{f} size), not {s}")
 
 
 def build_generator(name: str, spec: TranslationSpec) -> nn.Module:

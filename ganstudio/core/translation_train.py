@@ -32,7 +32,7 @@ def translation_spec(cfg: TrainConfig, data: TranslationData, reverse: bool = Fa
     return TranslationSpec(
         in_channels=cb if reverse else ca, out_channels=ca if reverse else cb, image_size=data.a.shape[-1],
         g_width=cfg.g_width, d_width=cfg.d_width, unet_depth=cfg.unet_depth, dropout=cfg.g_dropout,
-        resnet_blocks=cfg.resnet_blocks, norm=cfg.norm,
+        resnet_blocks=cfg.resnet_blocks, resnet_down=cfg.resnet_down, norm=cfg.norm,
     )
 
 

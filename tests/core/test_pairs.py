@@ -9,6 +9,7 @@ from PIL import Image
 
 from ganstudio.core.data import DataError
 from ganstudio.core.pairs import (
+    EDGES2FASHION_THRESHOLD,
     TRANSLATION_DATASETS,
     edge_map,
     load_translation_data,
@@ -56,8 +57,8 @@ def test_edges2fashion_paired_with_held_out_split():
     assert d.held_out_labels.shape == (1000,) and int(d.held_out_labels.max()) <= 9
     assert d.a.dtype == torch.float32 and -1.0 <= float(d.b.min()) and float(d.b.max()) <= 1.0
     # row i of A is the edge map of row i of B
-    assert torch.equal(d.a[:50], edge_map(d.b[:50]))
-    assert torch.equal(d.held_out_a[:20], edge_map(d.held_out_b[:20]))
+    assert torch.equal(d.a[:50], edge_map(d.b[:50], EDGES2FASHION_THRESHOLD))
+    assert torch.equal(d.held_out_a[:20], edge_map(d.held_out_b[:20], EDGES2FASHION_THRESHOLD))
     assert d.summary() == "edges2fashion: 9,000 pairs 1×28×28 → 1×28×28 (+1,000 held out)"
 
 

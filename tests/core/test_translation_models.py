@@ -95,6 +95,28 @@ def test_resnet_blocks(blocks):
     assert g(_img(1, 3, 36)).shape == (1, 3, 36, 36)
 
 
+@pytest.mark.parametrize("down", [0, 1, 2, 3])
+def test_resnet_downsampling_levels(down):
+    g = build_generator("resnet", _spec(image_size=32, resnet_blocks=1, resnet_down=down))
+    strided = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == down
+    block = next(m for m in g.modules() if type(m).__name__ == "ResnetBlock")
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].in_channels == g.body[1].out_channels * 2 ** down  # width doubles per level
+    assert g(_img(2, 3, 32)).shape == (2, 3, 32, 32)
+
+
+def test_resnet_generator_keeps_the_weight_names_older_checkpoints_use():
+    # Checkpoints written before resnet_down existed hold two levels under these names.
+    sd = build_generator("resnet", _spec(image_size=32, resnet_blocks=1, g_width=8)).state_dict()
+    assert sd["body.1.weight"].shape == (8, 3, 7, 7)
+    assert sd["body.4.weight"].shape == (16, 8, 3, 3)
+    assert sd["body.7.weight"].shape == (32, 16, 3, 3)
+    assert any(k.startswith("body.10.") for k in sd)  # the first residual block
+    assert sd["body.11.weight"].shape == (32, 16, 3, 3)  # ConvTranspose2d(32 → 16)
+    assert sd["body.18.weight"].shape == (3, 8, 7, 7)
+
+
 def test_patchgan_map_shapes():
     spec = _spec(image_size=64)
     d = build_patchgan(6, spec)  # pix2pix: (input, output) pair concatenated
@@ -280,7 +302,10 @@ def test_pool_state_dict_round_trip_resumes_exactly():
     ("unet", dict(image_size=32, unet_depth=6), "divisible by 2"),
     ("unet", dict(dropout=1.0), "dropout"),
     ("unet", dict(norm="layer"), "norm must be one of instance, batch"),
-    ("resnet", dict(image_size=30), "divisible by 4.*30"),
+    ("resnet", dict(image_size=30), "resnet_down=2 needs image_size divisible by 4, not 30"),
+    ("resnet", dict(image_size=28, resnet_down=3), "divisible by 8, not 28"),
+    ("resnet", dict(image_size=4, resnet_down=2), "at least 8"),
+    ("resnet", dict(resnet_down=5), "resnet_down must be 0 to 4"),
     ("resnet", dict(resnet_blocks=-1), "resnet_blocks"),
     ("resnet", dict(in_channels=0), "in_channels"),
     ("resnet", dict(g_width=0), "g_width"),
