@@ -316,10 +316,9 @@ _preset(
 )
 _preset(
     "pix2pix-edges2fashion",
-    "pix2pix (Isola et al. 2017): edge maps of Fashion-MNIST to the items; U-Net G, PatchGAN D at the paper's width, adversarial + 100·L1, lr decay.",
-    dataset="edges2fashion", model="pix2pix", image_size=32, g_width=64, d_width=64, batch_size=16,
-    lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, l1_weight=100.0, lr_decay=True, steps=8000, sample_every=500,
-    log_every=10,
+    "pix2pix (Isola et al. 2017): edge maps of Fashion-MNIST to the items; U-Net G, PatchGAN D, adversarial + 100·L1.",
+    dataset="edges2fashion", model="pix2pix", image_size=32, g_width=32, d_width=32, batch_size=16,
+    lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, l1_weight=100.0, steps=4000, sample_every=250, log_every=10,
 )
 _preset(
     "cyclegan-horse2zebra",
