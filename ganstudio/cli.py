@@ -430,8 +430,9 @@ def _eval_translation(ckpt: Path, run_dir: Path | None, args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
-    from ganstudio.core.checkpoint import RunDir, load_checkpoint
+    from ganstudio.core.checkpoint import RunDir
     from ganstudio.core.evaluate import evaluate, load_run_data, parse_metrics, record
+    from ganstudio.core.train import config_from_checkpoint
 
     metrics = parse_metrics(args.metrics)
     if args.threads:
@@ -443,9 +444,10 @@ def cmd_eval(args) -> int:
     if not ckpt.is_file():
         raise UsageError(f"{target}: no checkpoint here (give a .pt file, or a run folder with checkpoints/latest.pt)")
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
-    if load_checkpoint(ckpt).get("task") == "translate":
+    cfg, state = config_from_checkpoint(ckpt)
+    if state.get("task") == "translate":
         return _eval_translation(ckpt, run_dir, args)
-    data = load_run_data(ckpt, args.dataset)
+    data = load_run_data(cfg, args.dataset)
     t0 = time.perf_counter()
     ev = evaluate(ckpt, metrics, args.n, seed=args.seed, data=data, cache_dir=run_dir,
                   progress=lambda msg: print(msg + "…", file=sys.stderr))

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 
 from ganstudio.core import metrics as M
-from ganstudio.core.checkpoint import CheckpointError, atomic_write_text, load_checkpoint
+from ganstudio.core.checkpoint import atomic_write_text
 from ganstudio.core.classifier import (
     MIRROR_SAFE,
     Classifier,
@@ -139,18 +139,10 @@ def _sample(gen: LoadedGenerator, n: int, seed: int, batch: int = 500) -> tuple[
     return torch.cat(xs), (torch.cat(ys) if ys else None)
 
 
-def load_run_data(checkpoint: str | Path, dataset: str | None = None) -> Dataset:
-    """The real data a checkpoint was trained on (or `dataset` instead), at the run's size and channels."""
-    from ganstudio.core.config import from_toml
-
-    state = load_checkpoint(checkpoint)
+def load_run_data(cfg, dataset: str | None = None) -> Dataset:
+    """The real data a run was trained on (or `dataset` instead), at the run's size and channels."""
     try:
-        cfg = from_toml(state["config_toml"], source=str(checkpoint))
-    except KeyError:
-        raise CheckpointError(f"{checkpoint}: checkpoint has no config") from None
-    spec = dataset or cfg.dataset
-    try:
-        return load_dataset(spec, cfg.image_size, cfg.channels, seed=cfg.seed)
+        return load_dataset(dataset or cfg.dataset, cfg.image_size, cfg.channels, seed=cfg.seed)
     except DataError as e:
         raise EvalError(f"the run's dataset cannot be read here ({e}); pass another with --dataset") from None
 
@@ -164,7 +156,9 @@ def evaluate(checkpoint: str | Path, metrics: tuple[str, ...] = DEFAULT_METRICS,
     checkpoint = str(checkpoint)
     gen = load_generator(checkpoint)  # refuses translation models with a clear message
     if data is None:
-        data = load_run_data(checkpoint)
+        from ganstudio.core.train import config_from_checkpoint
+
+        data = load_run_data(config_from_checkpoint(checkpoint)[0])
     out = Evaluation(checkpoint=checkpoint, step=gen.step, n=n)
     say = progress or (lambda _msg: None)
 

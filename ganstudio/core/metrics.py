@@ -94,22 +94,16 @@ def _kth_radius(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _inside_counts(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """(len(points),) number of the balls (centres, radii) each point falls in."""
+def _balls(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
+           chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the balls (centres, radii): how many each point falls in (len(points),), and whether each ball holds a point (len(centres),)."""
     counts = []
-    for i in range(0, len(points), chunk):
-        d = torch.cdist(points[i:i + chunk], centres)
-        counts.append((d <= radii[None, :]).sum(1))
-    return torch.cat(counts)
-
-
-def _centre_hit(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """(len(centres), ) bool: whether any point falls in each centre's ball."""
     hit = torch.zeros(len(centres), dtype=torch.bool)
     for i in range(0, len(points), chunk):
-        d = torch.cdist(points[i:i + chunk], centres)
-        hit |= (d <= radii[None, :]).any(0)
-    return hit
+        inside = torch.cdist(points[i:i + chunk], centres) <= radii[None, :]
+        counts.append(inside.sum(1))
+        hit |= inside.any(0)
+    return torch.cat(counts), hit
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
@@ -125,12 +119,13 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict
         raise ValueError(f"precision/recall with k={k} needs more than {k} samples on each side")
     r_real = _kth_radius(real, k)
     r_fake = _kth_radius(fake, k)
-    in_real = _inside_counts(fake, real, r_real)
+    in_real, real_hit = _balls(fake, real, r_real)  # one pass over fake × real distances
+    in_fake, _ = _balls(real, fake, r_fake)
     return {
         "precision": float((in_real > 0).float().mean()),
-        "recall": float((_inside_counts(real, fake, r_fake) > 0).float().mean()),
+        "recall": float((in_fake > 0).float().mean()),
         "density": float(in_real.float().sum() / (k * len(fake))),
-        "coverage": float(_centre_hit(fake, real, r_real).float().mean()),
+        "coverage": float(real_hit.float().mean()),
     }
 
 
