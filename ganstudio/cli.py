@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import signal
 import sys
 import time
@@ -180,28 +182,35 @@ def cmd_train(args) -> int:
         SampleGrid,
         StepMetrics,
     )
+    from ganstudio.core import distributed
     from ganstudio.core.train import iter_train
 
+    ctx = distributed.from_env()  # one rank of a torchrun job, or the only process
     cfg, name = _build_train_config(args)
     if args.resume:
         run_path = RunDir.of_checkpoint(args.resume).path
     else:
         run_path = Path(args.run_dir) if args.run_dir else default_run_dir(name)
     control = Control()
-    interrupted = {"n": 0}
+    interrupted = {"n": 0, "first": 0.0}
 
     def on_signal(signum, frame):
         interrupted["n"] += 1
-        if interrupted["n"] > 1 and signum == signal.SIGINT:
+        now = time.monotonic()
+        if interrupted["n"] == 1:
+            interrupted["first"] = now
+        # A second Ctrl-C quits at once; under torchrun the first one can arrive twice (from the
+        # terminal and from torchrun forwarding it), so only a later one counts.
+        if interrupted["n"] > 1 and signum == signal.SIGINT and (not ctx.active or now - interrupted["first"] > 2.0):
             raise KeyboardInterrupt
         control.stop()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    progress = Progress(cfg.steps)
+    progress = Progress(cfg.steps, stream=sys.stderr if ctx.main else io.StringIO())
     finished = None
     last_sample = ""
     try:
-        for ev in iter_train(cfg, RunDir(run_path), control, resume=bool(args.resume)):
+        for ev in iter_train(cfg, RunDir(run_path), control, resume=bool(args.resume), ctx=ctx):
             if isinstance(ev, StepMetrics):
                 progress.update(ev.step, ev.values)
             elif isinstance(ev, SampleGrid):
@@ -229,6 +238,8 @@ def cmd_train(args) -> int:
     progress.message("")
     if finished is None:
         return 1
+    if not ctx.main:  # rank 0 speaks for the job
+        return EXIT_INTERRUPTED if finished.reason == "stopped" else (1 if finished.reason == "diverged" else 0)
     if finished.reason == "diverged":
         print(f"ganstudio: training diverged at step {finished.step}; last good checkpoint: {finished.checkpoint or 'none'}", file=sys.stderr)
         return 1
@@ -552,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _user_errors() as e:
-        print(f"ganstudio: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
+            print(f"ganstudio: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -214,20 +214,30 @@ class RunDir:
         self._metrics_file.write(json.dumps(record, allow_nan=True) + "\n")
         self._metrics_file.flush()
 
+    @property
+    def health_path(self) -> Path:
+        return self.path / "health.jsonl"
+
+    def append_health(self, record: dict) -> None:
+        """A health warning, for whoever follows the run from outside the training process."""
+        with open(self.health_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, allow_nan=True) + "\n")
+
     def truncate_metrics_after(self, step: int) -> None:
-        """Drop records past `step` (written after the checkpoint a resume starts from)."""
+        """Drop metric and health records past `step` (written after the checkpoint a resume starts from)."""
         self._close_metrics()  # the file is replaced: later records must go to the new one
-        if not self.metrics_path.exists():
-            return
-        keep = []
-        with open(self.metrics_path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    if json.loads(line).get("step", 0) <= step:
-                        keep.append(line if line.endswith("\n") else line + "\n")
-                except json.JSONDecodeError:
-                    continue  # a line cut by a kill mid-write
-        atomic_write_text(self.metrics_path, "".join(keep))
+        for path in (self.metrics_path, self.health_path):
+            if not path.exists():
+                continue
+            keep = []
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        if json.loads(line).get("step", 0) <= step:
+                            keep.append(line if line.endswith("\n") else line + "\n")
+                    except json.JSONDecodeError:
+                        continue  # a line cut by a kill mid-write
+            atomic_write_text(path, "".join(keep))
 
     def _close_metrics(self) -> None:
         if self._metrics_file is not None:

@@ -42,7 +42,8 @@ from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid,
 RESUME_CHANGEABLE = frozenset(
     {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "lr_g", "lr_d",
      "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise", "lr_decay",
-     "l1_weight", "cycle_weight", "identity_weight", "eval_every", "keep_best"}
+     "l1_weight", "cycle_weight", "identity_weight", "eval_every", "keep_best",
+     "amp", "channels_last", "cudnn_benchmark", "pin_memory"}
 )
 
 
@@ -74,30 +75,72 @@ class BatchSampler:
     Indexing a tensor already in memory (on the device) is far cheaper than a
     DataLoader's per-sample fetch and collate; the state is small and saved in
     checkpoints so a resumed run sees exactly the batches it would have.
+
+    In a distributed job (`ctx.world` > 1) each epoch's order comes from a DistributedSampler
+    seeded alike on every rank and moved on with set_epoch: the ranks read disjoint shards of one
+    shuffle, and `batch_size` is per rank. The state is then (epoch, position), which every rank
+    recomputes; a checkpoint carried to a different number of processes starts the next epoch.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device):
-        self.n, self.batch_size, self.device = n, min(batch_size, n), device
-        self.gen = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(n, generator=self.gen)
-        self.pos = 0
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device, ctx=None):
+        from ganstudio.core.distributed import SINGLE
+
+        self.ctx = ctx or SINGLE
+        self.seed = seed
+        self.n, self.device = n, device
         self.epoch = 0
+        self.pos = 0
+        self.pin = False  # page-locked index batches: their copy to the GPU does not block
+        if self.ctx.active:
+            self.batch_size = max(1, min(batch_size, n // self.ctx.world))
+            self.gen = None
+            self.perm = self._shard(0)
+        else:
+            self.batch_size = min(batch_size, n)
+            self.gen = torch.Generator().manual_seed(seed)
+            self.perm = torch.randperm(n, generator=self.gen)
+
+    def _shard(self, epoch: int) -> torch.Tensor:
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(range(self.n), num_replicas=self.ctx.world, rank=self.ctx.rank,
+                                     shuffle=True, seed=self.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        return torch.tensor(list(sampler), dtype=torch.int64)
 
     def next(self) -> torch.Tensor:
-        if self.pos + self.batch_size > self.n:  # drop the ragged tail: every batch has batch_size samples
-            self.perm = torch.randperm(self.n, generator=self.gen)
-            self.pos = 0
+        if self.pos + self.batch_size > len(self.perm):  # drop the ragged tail: every batch has batch_size samples
             self.epoch += 1
+            self.perm = self._shard(self.epoch) if self.gen is None else torch.randperm(self.n, generator=self.gen)
+            self.pos = 0
+        if self.pin and not self.perm.is_pinned():
+            self.perm = self.perm.pin_memory()
         idx = self.perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
         return idx.to(self.device, non_blocking=True)
 
     def state_dict(self) -> dict:
+        if self.gen is None:
+            return {"epoch": self.epoch, "pos": self.pos, "world": self.ctx.world}
         return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": self.pos, "epoch": self.epoch}
 
     def load_state_dict(self, s: dict) -> None:
-        self.gen.set_state(s["gen"])
-        self.perm, self.pos, self.epoch = s["perm"].clone(), int(s["pos"]), int(s["epoch"])
+        same_layout = (self.gen is None) == ("gen" not in s) and int(s.get("world", 1)) == self.ctx.world
+        if same_layout and self.gen is not None:
+            self.gen.set_state(s["gen"])
+            self.perm, self.pos, self.epoch = s["perm"].clone(), int(s["pos"]), int(s["epoch"])
+        elif same_layout:
+            self.epoch, self.pos = int(s["epoch"]), int(s["pos"])
+            self.perm = self._shard(self.epoch)
+        else:
+            # Saved by a job with another number of processes: its batch order cannot continue
+            # here; go on with a fresh shuffle from the next epoch (weights, optimisers and step are exact).
+            self.epoch, self.pos = int(s.get("epoch", 0)) + 1, 0
+            if self.gen is None:
+                self.perm = self._shard(self.epoch)
+            else:
+                self.gen.manual_seed(self.seed + self.epoch)
+                self.perm = torch.randperm(self.n, generator=self.gen)
 
 
 def _layer_groups(module: nn.Module) -> tuple[list[torch.nn.Parameter], list[str], torch.Tensor]:
@@ -156,10 +199,13 @@ def model_spec_for(cfg: TrainConfig, data: Dataset) -> ModelSpec:
 class Trainer:
     """All state of one run: models, optimisers, sampler, RNG, fixed noise.  Used only by iter_train."""
 
-    def __init__(self, cfg: TrainConfig, data: Dataset, device: torch.device):
+    def __init__(self, cfg: TrainConfig, data: Dataset, device: torch.device, ctx=None):
+        from ganstudio.core import distributed
+
+        self.ctx = ctx or distributed.SINGLE
         self.cfg, self.data, self.device = cfg, data, device
         self.loss = LOSSES.get(cfg.loss)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.spec = model_spec_for(cfg, data)
         try:
             self.G, self.D = build_models(cfg.model, self.spec)
@@ -167,14 +213,22 @@ class Trainer:
             raise ConfigError(f"model: {e}") from None
         self.G.to(device)
         self.D.to(device)
+        from ganstudio.core import fastpath
+
+        self.fast = fastpath.resolve(cfg, device, [self.G, self.D], image=getattr(data, "kind", "image") != "points")
+        # What the training passes call: DistributedDataParallel wrappers once distribute() has run
+        # (gradients averaged over ranks), the models themselves otherwise. Previews, the EMA,
+        # penalties and G's pass through a frozen D use the bare models: no gradient to share.
+        self.G_train, self.D_train = self.G, self.D
         self.G_ema = None
         if cfg.ema > 0:
             self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_g = _optimizer(cfg, self.G.parameters(), cfg.lr_g)
         self.opt_d = _optimizer(cfg, self.D.parameters(), cfg.lr_d)
-        self.x = data.x.to(device)
+        self.x = data.x.pin_memory().to(device, non_blocking=True) if self.fast.pin_memory else data.x.to(device)
         self.y = data.labels.to(device) if (data.labels is not None and self.spec.num_classes) else None
-        self.sampler = BatchSampler(len(self.x), cfg.batch_size, cfg.seed + 1, device)
+        self.sampler = BatchSampler(len(self.x), cfg.batch_size, cfg.seed + 1, device, self.ctx)
+        self.sampler.pin = self.fast.pin_memory
         # Fixed noise (and labels: one class per row) for the sample timeline: the same z every time.
         g = torch.Generator().manual_seed(cfg.seed + 2)
         if self.spec.num_classes:
@@ -195,6 +249,17 @@ class Trainer:
         self.acc_n = 0
         self.extra_acc: dict[str, torch.Tensor] = {}
         self.real_ref = health.reference_batch(data, cfg.sample_count, cfg.seed + 3)
+
+    def distribute(self) -> None:
+        """Wrap G and D for a distributed job (collective: every rank calls it, in step)."""
+        from ganstudio.core import distributed
+
+        if not self.ctx.active:
+            return
+        self.G_train = distributed.wrap(self.G, self.ctx, self.device)
+        self.D_train = distributed.wrap(self.D, self.ctx, self.device)
+        self.G, self.D = self.G_train.module, self.D_train.module  # SyncBatchNorm may have replaced layers
+        torch.manual_seed(self.cfg.seed + 1000 * (self.ctx.rank + 1))  # each rank draws its own noise
 
     # ------------------------------------------------------------ one step
 
@@ -223,14 +288,16 @@ class Trainer:
         smp = self.sampler  # perm is replaced, never mutated, so a reference is a snapshot
         # BatchNorm running statistics (and spectral-norm vectors) change in the forward pass
         buffers = [b.clone() for m in (self.G, self.D) for b in m.buffers()]
-        return (torch.get_rng_state(), cuda, (smp.gen.get_state(), smp.perm, smp.pos, smp.epoch), dict(self.extra_acc), buffers)
+        gen = smp.gen.get_state() if smp.gen is not None else None
+        return (torch.get_rng_state(), cuda, (gen, smp.perm, smp.pos, smp.epoch), dict(self.extra_acc), buffers)
 
     def _restore(self, snap: tuple) -> None:
         torch.set_rng_state(snap[0])
         if snap[1] is not None:
             torch.cuda.set_rng_state_all(snap[1])
         smp = self.sampler
-        smp.gen.set_state(snap[2][0])
+        if snap[2][0] is not None:
+            smp.gen.set_state(snap[2][0])
         smp.perm, smp.pos, smp.epoch = snap[2][1:]
         self.extra_acc = snap[3]
         with torch.no_grad():
@@ -246,6 +313,7 @@ class Trainer:
         next is exactly the state after the previous step.
         """
         cfg, loss, G, D = self.cfg, self.loss, self.G, self.D
+        G_t, D_t = self.G_train, self.D_train
         snap = self._snapshot() if abort is not None else None
         f = self._lr_factor()
         for group in self.opt_g.param_groups:
@@ -260,71 +328,78 @@ class Trainer:
         fake = y = real = None
         feats_real = None
 
+        fp = self.fast
         # --- D (critic) updates
         for i in range(cfg.n_critic):
             idx = self.sampler.next()
-            real = self.x.index_select(0, idx)
+            real = fp.images(self.x.index_select(0, idx))
             y = self.y.index_select(0, idx) if self.y is not None else None
             z = torch.randn(B, cfg.z_dim, device=self.device)
-            if reuse_fake:
-                fake = G(z, y)
-                fake_d = fake.detach()
-            else:
-                with torch.no_grad():
-                    fake_d = G(z, y)
-            real_in, fake_in = self._d_input(real), self._d_input(fake_d)
-            if self.joint_d:
-                out = D(torch.cat([real_in, fake_in]), None if y is None else torch.cat([y, y]), features=want_feats)
-                logits, feats = out if want_feats else (out, None)
-                lr_, lf_ = logits[:B], logits[B:]
-                if want_feats:
-                    feats_real = feats[:B].detach()
-            else:
-                out_r = D(real_in, y, features=want_feats)
-                lr_, feats_r = out_r if want_feats else (out_r, None)
-                lf_ = D(fake_in, y)
-                if want_feats:
-                    feats_real = feats_r.detach()
-            loss_d = loss.d_loss(lr_, lf_, real_target)
+            with fp.autocast():
+                if reuse_fake:
+                    fake = G_t(z, y)
+                    fake_d = fake.detach()
+                else:
+                    with torch.no_grad():
+                        fake_d = G(z, y)
+                real_in, fake_in = self._d_input(real), self._d_input(fake_d)
+                if self.joint_d:
+                    out = D_t(torch.cat([real_in, fake_in]), None if y is None else torch.cat([y, y]), features=want_feats)
+                    logits, feats = out if want_feats else (out, None)
+                    lr_, lf_ = logits[:B], logits[B:]
+                    if want_feats:
+                        feats_real = feats[:B].detach()
+                else:
+                    out_r = D_t(real_in, y, features=want_feats)
+                    lr_, feats_r = out_r if want_feats else (out_r, None)
+                    lf_ = D_t(fake_in, y)
+                    if want_feats:
+                        feats_real = feats_r.detach()
+                loss_d = loss.d_loss(lr_, lf_, real_target)
             if loss.penalty == "gp":
-                gp = gradient_penalty(D, real_in, fake_in, y)
+                with fp.full_precision():
+                    gp = gradient_penalty(D, real_in.float(), fake_in.float(), y)
                 self._add_extra("loss/gp", gp)
                 loss_d = loss_d + cfg.gp_weight * gp
             elif loss.penalty == "r1":
-                r1 = r1_penalty(D, real_in, y)
+                with fp.full_precision():
+                    r1 = r1_penalty(D, real_in.float(), y)
                 self._add_extra("loss/r1", r1)
                 loss_d = loss_d + 0.5 * cfg.r1_gamma * r1
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
+            fp.backward(loss_d, "d")
             if i == 0 and abort is not None and abort():
                 self._restore(snap)
                 raise StepAborted
             if log and i == cfg.n_critic - 1:
+                fp.unscale(self.opt_d, "d")
                 grads.update(grad_norms(self.d_params, self.d_layers, self.d_index, "grad_norm/d"))
-            self.opt_d.step()
+            fp.step(self.opt_d, "d")
             if loss.clip:
                 clip_weights(D, cfg.clip_value)
 
         # --- G update; D's weights need no gradient here (saves a third of D's backward)
-        if not reuse_fake:
-            z = torch.randn(B, cfg.z_dim, device=self.device)
-            fake = G(z, y)
         D.requires_grad_(False)
         try:
-            out = D(self._d_input(fake), y, features=want_feats)
-            lf_g, feats_fake = out if want_feats else (out, None)
-            loss_g = loss.g_loss(lf_g)
-            if want_feats:
-                fm = (feats_real.mean(0) - feats_fake.mean(0)).square().mean()
-                self._add_extra("loss/feature_matching", fm)
-                loss_g = loss_g + cfg.feature_matching * fm
+            with fp.autocast():
+                if not reuse_fake:
+                    z = torch.randn(B, cfg.z_dim, device=self.device)
+                    fake = G_t(z, y)
+                out = D(self._d_input(fake), y, features=want_feats)
+                lf_g, feats_fake = out if want_feats else (out, None)
+                loss_g = loss.g_loss(lf_g)
+                if want_feats:
+                    fm = (feats_real.float().mean(0) - feats_fake.float().mean(0)).square().mean()
+                    self._add_extra("loss/feature_matching", fm)
+                    loss_g = loss_g + cfg.feature_matching * fm
             self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
+            fp.backward(loss_g, "g")
         finally:
             D.requires_grad_(True)
         if log:
+            fp.unscale(self.opt_g, "g")
             grads.update(grad_norms(self.g_params, self.g_layers, self.g_index, "grad_norm/g"))
-        self.opt_g.step()
+        fp.step(self.opt_g, "g")
         if self.G_ema is not None:
             self._update_ema()
 
@@ -359,7 +434,8 @@ class Trainer:
         out = {"loss/d": ld, "loss/g": lg, "d/real": dr, "d/fake": df}
         for k, v in self.extra_acc.items():
             out[k] = float(v) / (n * (self.cfg.n_critic if k in ("loss/gp", "loss/r1") else 1))
-        out["img_per_s"] = self.acc_n * self.sampler.batch_size * self.cfg.n_critic / max(seconds, 1e-9)
+        # every rank trains on its own batch: the job's rate is world × this rank's
+        out["img_per_s"] = self.acc_n * self.sampler.batch_size * self.cfg.n_critic * self.ctx.world / max(seconds, 1e-9)
         out["lr/g"] = self.opt_g.param_groups[0]["lr"]
         out["lr/d"] = self.opt_d.param_groups[0]["lr"]
         self.acc.zero_()
@@ -423,6 +499,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng},
             "sampler": self.sampler.state_dict(),
+            "amp_scalers": self.fast.state_dict(),
             "fixed_z": self.fixed_z,
             "fixed_y": self.fixed_y,
             "acc": self.acc.cpu(),
@@ -470,6 +547,9 @@ class Trainer:
         torch.set_rng_state(s["rng"]["torch"])
         if s["rng"].get("cuda") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+        if self.ctx.rank > 0:  # the checkpoint holds rank 0's generator: the others draw their own noise
+            torch.manual_seed(self.cfg.seed + 1000 * (self.ctx.rank + 1) + self.step)
+        self.fast.load_state_dict(s.get("amp_scalers"))
 
     def apply_changes(self, changes: dict) -> dict:
         cfg = dataclasses.replace(self.cfg, **changes)
@@ -513,51 +593,113 @@ def iter_train(
     *,
     resume: bool = False,
     data: Dataset | None = None,
+    ctx=None,
 ) -> Iterator[Event]:
     """Train, yielding events; `resume=True` continues the run in `run_dir` from checkpoints/latest.pt.
 
     When resuming, `cfg` is the run's config with any RESUME_CHANGEABLE fields
     changed by the caller; other differences raise ConfigError.  Stop, pause,
     single steps and live settings come through `control` between steps.
+
+    `ctx` (distributed.from_env() under torchrun) makes this one rank of a distributed job:
+    every rank trains, only rank 0 reads and writes the run directory, and a stop on any rank
+    (Ctrl-C, SIGTERM) ends all of them after the same step.
     """
+    from ganstudio.core import distributed
+
+    ctx = ctx or distributed.SINGLE
     control = control or Control()
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    cfg = validate(cfg)
-    state = None
-    if resume:
-        run.open_existing()
-        saved_cfg, state = config_from_checkpoint(run.latest_checkpoint)
-        check_resume_changes(saved_cfg, cfg)
-    else:
-        run.ensure_new()
-
-    device = resolve_device(cfg.device)
-    if cfg.model in TRANSLATION_TASKS:
-        from ganstudio.core.pairs import load_translation_data
-        from ganstudio.core.translation_train import TranslationTrainer
-
-        data = data or load_translation_data(cfg.dataset, cfg.image_size, cfg.channels)
-        torch.set_num_threads(cfg.threads or auto_threads(data))
-        trainer = TranslationTrainer(cfg, data, device)
-    else:
-        data = data or load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=cfg.seed)
-        torch.set_num_threads(cfg.threads or auto_threads(data))
-        trainer = Trainer(cfg, data, device)
-    if not resume:
-        run.create()  # only now: bad data or a bad model spec leaves nothing behind
-    run.lock()  # one writer per run: a second trainer of the same run is refused
+    if not ctx.active:
+        yield from _prepare_and_run(cfg, run, control, resume, data, ctx, None)
+        return
+    owner = not distributed.initialized()  # a caller that joined the group itself also leaves it
+    device = distributed.setup(ctx, cfg.device)
     try:
-        yield from _run_loop(cfg, run, control, trainer, data, device, state, resume)
+        yield from _prepare_and_run(cfg, run, control, resume, data, ctx, device)
     finally:
-        run.close()
+        if owner:
+            distributed.shutdown()
+
+
+def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx, device) -> Iterator[Event]:
+    from ganstudio.core import distributed
+
+    # Setup errors are agreed: a rank that fails alone would leave the others waiting in a collective.
+    state = None
+    trainer = None
+    error = None
+    try:
+        cfg = validate(cfg)
+        if ctx.main:
+            if resume:
+                run.open_existing()
+                saved_cfg, state = config_from_checkpoint(run.latest_checkpoint)
+                check_resume_changes(saved_cfg, cfg)
+            else:
+                run.ensure_new()
+        device = device or resolve_device(cfg.device)
+        if cfg.model in TRANSLATION_TASKS:
+            from ganstudio.core.pairs import load_translation_data
+            from ganstudio.core.translation_train import TranslationTrainer
+
+            data = data or load_translation_data(cfg.dataset, cfg.image_size, cfg.channels)
+            torch.set_num_threads(cfg.threads or auto_threads(data))
+            trainer = TranslationTrainer(cfg, data, device, ctx)
+        else:
+            data = data or load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=cfg.seed)
+            torch.set_num_threads(cfg.threads or auto_threads(data))
+            trainer = Trainer(cfg, data, device, ctx)
+        if ctx.main:
+            if not resume:
+                run.create()  # only now: bad data or a bad model spec leaves nothing behind
+            run.lock()  # one writer per run: a second trainer of the same run is refused
+    except Exception as e:
+        if not ctx.active:
+            raise
+        user_error = isinstance(e, (ConfigError, CheckpointError, OSError, ValueError))
+        error = e
+    if ctx.active:
+        # (rank, message, a user's mistake?) of the first rank that failed, seen by all
+        shared = distributed.first_error(ctx, None if error is None else
+                                         (ctx.rank, str(error), user_error))
+        if shared:
+            if ctx.main and trainer is not None:
+                run.close()
+            rank, message, user = shared
+            if rank == ctx.rank and not user:
+                raise error
+            raise ConfigError(message if rank == 0 else f"rank {rank}: {message}")
+        trainer.distribute()  # collectives start here, with every rank known to be ready
+        state = distributed.broadcast(ctx, state if resume else None)
+    loop = _run_loop(cfg, run, control, trainer, data, device, state, resume)
+    try:
+        for ev in loop:
+            if ctx.main and isinstance(ev, HealthWarning) and ev.kind != "settings":
+                # also on disk: the studio following this run from elsewhere shows the same warnings
+                try:
+                    run.append_health({"step": ev.step, "kind": ev.kind, "message": ev.message, "advice": ev.advice})
+                except OSError:
+                    pass  # a full disk must not end training over a warning; the event still goes out
+            yield ev
+    finally:
+        loop.close()  # a consumer that stops early: the loop saves what was trained
+        if ctx.main:
+            run.close()
 
 
 def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Dataset, device, state, resume: bool) -> Iterator[Event]:
+    from ganstudio.core.distributed import any_rank
+
+    ctx = trainer.ctx
+    main = ctx.main  # only rank 0 writes: config, metrics, samples, checkpoints, evaluations
     if state is not None:
         trainer.load_state_dict(state)
-        run.truncate_metrics_after(trainer.step)
+        if main:
+            run.truncate_metrics_after(trainer.step)
         state = None
-    run.write_config(to_toml(cfg))
+    if main:
+        run.write_config(to_toml(cfg))
     monitor = health.HealthMonitor(cfg, trainer.loss.output, trainer.real_ref)
 
     yield RunStarted(
@@ -566,11 +708,14 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
         centers=None if getattr(data, "centers", None) is None else np.asarray(data.centers, np.float64),
     )
 
-    last_ckpt = str(run.latest_checkpoint) if run.latest_checkpoint.exists() else ""
+    last_ckpt = str(run.latest_checkpoint) if main and run.latest_checkpoint.exists() else ""
     saved_step = trainer.step if last_ckpt else -1
 
     def save(periodic: bool) -> Iterator[Event]:
         nonlocal last_ckpt, saved_step
+        if not main:
+            last_ckpt, saved_step = str(run.latest_checkpoint), trainer.step
+            return
         if not trainer.healthy():  # never let a diverged state replace the last good checkpoint
             yield HealthWarning(step=trainer.step, kind="settings", advice="",
                                 message=f"checkpoint not written: training has diverged; {last_ckpt or 'no checkpoint'} is kept")
@@ -580,6 +725,8 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
         yield CheckpointSaved(step=trainer.step, path=str(run.checkpoint_path(trainer.step) if periodic else path))
 
     def sample() -> Iterator[Event]:
+        if not main:
+            return
         samples = trainer.sample_fixed()
         image, points = trainer.render(samples)
         path = run.save_sample(trainer.step, image)
@@ -616,7 +763,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
     t_log = time.perf_counter()
     try:
         while trainer.step < trainer.cfg.steps:
-            if control.stop_requested:
+            if any_rank(ctx, control.stop_requested):  # one tiny all-reduce a step in a distributed job
                 reason = "stopped"
                 break
             if control.take_save_request():
@@ -644,13 +791,21 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
             cfg = trainer.cfg
             log = (trainer.step + 1) % cfg.log_every == 0 or trainer.step + 1 == cfg.steps
             try:
-                grads = trainer.train_step(log, abort=lambda: control.stop_requested)
+                # Mid-step aborts are for one process; ranks stop together, between steps.
+                grads = trainer.train_step(log, abort=None if ctx.active else (lambda: control.stop_requested))
             except StepAborted:
                 reason = "stopped"
                 break
             step = trainer.step
 
             if log:
+                if ctx.active and any_rank(ctx, not trainer.metrics_finite()):
+                    # No one is at a window to roll back a distributed job: end it, keeping the last good checkpoint.
+                    trainer.diverged = True
+                    yield StepMetrics(step=step, values=trainer.take_metrics(time.perf_counter() - t_log))
+                    yield health.nan_warning(step, last_ckpt)
+                    reason = "diverged"
+                    break
                 if not trainer.metrics_finite():
                     trainer.diverged = True
                     now = time.perf_counter()
@@ -679,7 +834,8 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
                 values = trainer.take_metrics(now - t_log)
                 t_log = now
                 values.update(grads)
-                run.append_metrics({"step": step, **values})
+                if main:
+                    run.append_metrics({"step": step, **values})
                 yield StepMetrics(step=step, values=values)
                 for w in monitor.check_metrics(step, values):
                     yield w
@@ -688,7 +844,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
             evaluate_now = cfg.eval_every > 0 and step % cfg.eval_every == 0
             if step % cfg.checkpoint_every == 0 or evaluate_now:
                 yield from save(periodic=True)
-            if evaluate_now:
+            if evaluate_now and main:
                 evaluate_step(step)
             if evaluator is not None:
                 yield from evaluations(evaluator.poll())
@@ -696,7 +852,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Trainer, data: Datase
         # The consumer closed us (window closed, Ctrl-C): keep what was trained, if sound.
         if evaluator is not None:
             evaluator.close()
-        if trainer.healthy() and trainer.step > saved_step:
+        if main and trainer.healthy() and trainer.step > saved_step:
             run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
         raise
     if reason == "stopped":

@@ -44,9 +44,11 @@ class TranslationTrainer:
     """pix2pix (U-Net G, PatchGAN D on (input, output) pairs, adversarial + λ·L1) or CycleGAN
     (two ResNet Gs, two PatchGANs, LSGAN + cycle + identity losses, pools of past fakes)."""
 
-    def __init__(self, cfg: TrainConfig, data: TranslationData, device: torch.device):
+    def __init__(self, cfg: TrainConfig, data: TranslationData, device: torch.device, ctx=None):
+        from ganstudio.core import distributed
         from ganstudio.core.train import BatchSampler, _layer_groups, _optimizer
 
+        self.ctx = ctx or distributed.SINGLE
         self.cfg, self.data, self.device = cfg, data, device
         self.task = cfg.model
         if self.task == "pix2pix" and not data.paired:
@@ -71,13 +73,25 @@ class TranslationTrainer:
         self.discs = [m for m in (self.D, self.D_A) if m is not None]
         for m in self.gens + self.discs:
             m.to(device)
+        from ganstudio.core import fastpath
+
+        self.fast = fastpath.resolve(cfg, device, self.gens + self.discs, image=True)
+        # Training passes go through DistributedDataParallel once distribute() has run (see
+        # Trainer); D's pass in G's update and the previews use the bare models.
+        self.G_t, self.D_t, self.F_t, self.D_A_t = self.G, self.D, self.F, self.D_A
         g_params = [p for m in self.gens for p in m.parameters()]
         d_params = [p for m in self.discs for p in m.parameters()]
         self.opt_g = _optimizer(cfg, g_params, cfg.lr_g)
         self.opt_d = _optimizer(cfg, d_params, cfg.lr_d)
-        self.a, self.b = data.a.to(device), data.b.to(device)
-        self.sampler = BatchSampler(len(self.a), cfg.batch_size, cfg.seed + 1, device)
-        self.sampler_b = None if data.paired else BatchSampler(len(self.b), cfg.batch_size, cfg.seed + 4, device)
+        if self.fast.pin_memory:
+            self.a, self.b = (t.pin_memory().to(device, non_blocking=True) for t in (data.a, data.b))
+        else:
+            self.a, self.b = data.a.to(device), data.b.to(device)
+        self.sampler = BatchSampler(len(self.a), cfg.batch_size, cfg.seed + 1, device, self.ctx)
+        self.sampler_b = None if data.paired else BatchSampler(len(self.b), cfg.batch_size, cfg.seed + 4, device, self.ctx)
+        for smp in (self.sampler, self.sampler_b):
+            if smp is not None:
+                smp.pin = self.fast.pin_memory
         self.pool_a = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 5))
         self.pool_b = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 6))
         # the preview: the first held-out examples (training ones when nothing is held out)
@@ -106,6 +120,21 @@ class TranslationTrainer:
     apply_changes = _T.apply_changes
     del _T
 
+    def distribute(self) -> None:
+        """Wrap the four networks for a distributed job (collective: every rank calls it, in step)."""
+        from ganstudio.core import distributed
+
+        if not self.ctx.active:
+            return
+        self.G_t, self.D_t = distributed.wrap(self.G, self.ctx, self.device), distributed.wrap(self.D, self.ctx, self.device)
+        self.G, self.D = self.G_t.module, self.D_t.module
+        if self.F is not None:
+            self.F_t, self.D_A_t = distributed.wrap(self.F, self.ctx, self.device), distributed.wrap(self.D_A, self.ctx, self.device)
+            self.F, self.D_A = self.F_t.module, self.D_A_t.module
+        self.gens = [m for m in (self.G, self.F) if m is not None]
+        self.discs = [m for m in (self.D, self.D_A) if m is not None]
+        torch.manual_seed(self.cfg.seed + 1000 * (self.ctx.rank + 1))  # each rank its own dropout masks
+
     def _set_lr(self) -> None:
         f = self._lr_factor()
         for g in self.opt_g.param_groups:
@@ -122,53 +151,59 @@ class TranslationTrainer:
         self._set_lr()
         cfg = self.cfg
         grads: dict[str, float] = {}
+        fp = self.fast
         idx = self.sampler.next()
-        a = self.a.index_select(0, idx)
-        b = self.b.index_select(0, idx if self.sampler_b is None else self.sampler_b.next())
+        a = fp.images(self.a.index_select(0, idx))
+        b = fp.images(self.b.index_select(0, idx if self.sampler_b is None else self.sampler_b.next()))
         for d in self.discs:
             d.requires_grad_(False)
         try:
-            if self.task == "pix2pix":
-                fake_b = self.G(a)
-                lf = self.D(torch.cat([a, fake_b], 1))
-                loss_gan = bce_g_loss(lf)
-                loss_l1 = l1(fake_b, b)
-                self._add_extra("loss/l1", loss_l1)
-                loss_g = loss_gan + cfg.l1_weight * loss_l1
-            else:
-                fake_b, fake_a = self.G(a), self.F(b)
-                rec_a, rec_b = self.F(fake_b), self.G(fake_a)
-                loss_gan = lsgan_g_loss(self.D(fake_b)) + lsgan_g_loss(self.D_A(fake_a))
-                cyc = l1(rec_a, a) + l1(rec_b, b)
-                self._add_extra("loss/cycle", cyc)
-                loss_g = loss_gan + cfg.cycle_weight * cyc
-                if cfg.identity_weight > 0 and a.shape[1] == b.shape[1]:
-                    idt = l1(self.G(b), b) + l1(self.F(a), a)
-                    self._add_extra("loss/identity", idt)
-                    loss_g = loss_g + cfg.identity_weight * cfg.cycle_weight * idt
+            G, F = self.G_t, self.F_t
+            with fp.autocast():
+                if self.task == "pix2pix":
+                    fake_b = G(a)
+                    lf = self.D(torch.cat([a, fake_b], 1))
+                    loss_gan = bce_g_loss(lf)
+                    loss_l1 = l1(fake_b.float(), b)
+                    self._add_extra("loss/l1", loss_l1)
+                    loss_g = loss_gan + cfg.l1_weight * loss_l1
+                else:
+                    fake_b, fake_a = G(a), F(b)
+                    rec_a, rec_b = F(fake_b), G(fake_a)
+                    loss_gan = lsgan_g_loss(self.D(fake_b)) + lsgan_g_loss(self.D_A(fake_a))
+                    cyc = l1(rec_a.float(), a) + l1(rec_b.float(), b)
+                    self._add_extra("loss/cycle", cyc)
+                    loss_g = loss_gan + cfg.cycle_weight * cyc
+                    if cfg.identity_weight > 0 and a.shape[1] == b.shape[1]:
+                        idt = l1(G(b).float(), b) + l1(F(a).float(), a)
+                        self._add_extra("loss/identity", idt)
+                        loss_g = loss_g + cfg.identity_weight * cfg.cycle_weight * idt
             self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
+            fp.backward(loss_g, "g")
         finally:
             for d in self.discs:
                 d.requires_grad_(True)
         if log:
+            fp.unscale(self.opt_g, "g")
             grads.update(grad_norms(self.g_params, self.g_layers, self.g_index, "grad_norm/g"))
-        self.opt_g.step()
+        fp.step(self.opt_g, "g")
 
-        if self.task == "pix2pix":
-            lr_ = self.D(torch.cat([a, b], 1))
-            lf_ = self.D(torch.cat([a, fake_b.detach()], 1))
-            loss_d = bce_d_loss(lr_, lf_)
-        else:
-            fb = self.pool_b.query(fake_b.detach())
-            fa = self.pool_a.query(fake_a.detach())
-            lr_, lf_ = self.D(b), self.D(fb)
-            loss_d = lsgan_d_loss(lr_, lf_) + lsgan_d_loss(self.D_A(a), self.D_A(fa))
+        with fp.autocast():
+            if self.task == "pix2pix":
+                lr_ = self.D_t(torch.cat([a, b], 1))
+                lf_ = self.D_t(torch.cat([a, fake_b.detach()], 1))
+                loss_d = bce_d_loss(lr_, lf_)
+            else:
+                fb = self.pool_b.query(fake_b.detach().float())
+                fa = self.pool_a.query(fake_a.detach().float())
+                lr_, lf_ = self.D_t(b), self.D_t(fb)
+                loss_d = lsgan_d_loss(lr_, lf_) + lsgan_d_loss(self.D_A_t(a), self.D_A_t(fa))
         self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        fp.backward(loss_d, "d")
         if log:
+            fp.unscale(self.opt_d, "d")
             grads.update(grad_norms(self.d_params, self.d_layers, self.d_index, "grad_norm/d"))
-        self.opt_d.step()
+        fp.step(self.opt_d, "d")
         self._count_step(loss_d, loss_g, lr_, lf_)
         return grads
 
@@ -219,6 +254,7 @@ class TranslationTrainer:
             "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None},
             "sampler": self.sampler.state_dict(),
             "sampler_b": None if self.sampler_b is None else self.sampler_b.state_dict(),
+            "amp_scalers": self.fast.state_dict(),
             "pool_a": self.pool_a.state_dict(),
             "pool_b": self.pool_b.state_dict(),
             "acc": self.acc.cpu(),

@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         self.follower.records_added.connect(self.curves.add_records)
         self.follower.samples_added.connect(self.samples.add_saved)
         self.follower.reset.connect(self.curves.clear)
+        self.follower.reset.connect(self.health.clear)
+        self.follower.warnings_added.connect(self._on_follower_warnings)
 
         self._preloader = _Preloader(self)
         self._preloader.ready.connect(self._on_preloader_ready)
@@ -361,6 +363,11 @@ class MainWindow(QMainWindow):
 
     def _on_bridge_sample_ready(self, ev) -> None:
         self.samples.show_live(ev.step, ev.image, ev.points)
+
+    def _on_follower_warnings(self, records: list) -> None:
+        for r in records:
+            self.health.add_warning(int(r.get("step", 0)), str(r.get("kind", "")), str(r.get("message", "")),
+                                    str(r.get("advice", "")))
 
     def _on_bridge_warning_raised(self, ev) -> None:
         self.health.add_warning(ev.step, ev.kind, ev.message, ev.advice)

@@ -51,22 +51,59 @@ class HealthPanel(QWidget):
         return [self.list.item(i).data(256) for i in range(self.list.count())]
 
 
+class _JsonlTail:
+    """Reads the records appended to a JSON-lines file since the last read.
+
+    A line cut mid-write is kept for the next read; a file that shrank was rewritten (a resume
+    dropped records past its checkpoint) and is read again from the start (`rewound`).
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.partial = ""
+
+    def read(self) -> tuple[list[dict], bool]:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            size = 0
+        rewound = size < self.offset
+        if rewound:
+            self.offset, self.partial = 0, ""
+        records = []
+        if size > self.offset:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read(size - self.offset)
+            self.offset = size
+            lines = (self.partial + chunk.decode("utf-8", errors="replace")).split("\n")
+            self.partial = lines.pop()  # '' after a complete line, else a line still being written
+            for line in lines:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return records, rewound
+
+
 class RunFollower(QObject):
     """Polls a run directory (written by this studio, the CLI or a torchrun job) and reports what is new.
 
-    Reading appends only: metrics.jsonl is read from the last byte offset (a line cut
-    mid-write is kept for the next poll), samples/ is listed for new step files.
+    Reading appends only: metrics.jsonl and health.jsonl are read from the last byte offset,
+    samples/ is listed for new step files.
     """
 
     records_added = Signal(list)
     samples_added = Signal(list)
+    warnings_added = Signal(list)  # health warnings the training process raised, as dicts
     reset = Signal()
 
     def __init__(self, parent: QObject | None = None, interval_ms: int = 1000):
         super().__init__(parent)
         self.path: Path | None = None
-        self._offset = 0
-        self._partial = ""
+        self._metrics: _JsonlTail | None = None
+        self._health: _JsonlTail | None = None
         self._known_samples: set[str] = set()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -74,7 +111,8 @@ class RunFollower(QObject):
 
     def follow(self, path: str | Path, live: bool = True) -> None:
         self.path = Path(path)
-        self._offset, self._partial = 0, ""
+        self._metrics = _JsonlTail(self.path / "metrics.jsonl")
+        self._health = _JsonlTail(self.path / "health.jsonl")
         self._known_samples = set()
         self.reset.emit()
         self.poll()
@@ -88,31 +126,15 @@ class RunFollower(QObject):
     def poll(self) -> None:
         if self.path is None:
             return
-        metrics = self.path / "metrics.jsonl"
-        try:
-            size = metrics.stat().st_size
-        except OSError:
-            size = 0
-        if size < self._offset:  # rewritten (a resume dropped steps past its checkpoint): read again
-            self._offset, self._partial = 0, ""
+        records, rewound = self._metrics.read()
+        if rewound:
             self.reset.emit()
             self._known_samples = set()
-        if size > self._offset:
-            with open(metrics, "rb") as f:
-                f.seek(self._offset)
-                chunk = f.read(size - self._offset)
-            self._offset = size
-            text = self._partial + chunk.decode("utf-8", errors="replace")
-            lines = text.split("\n")
-            self._partial = lines.pop()  # '' after a complete line, else a line still being written
-            records = []
-            for line in lines:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-            if records:
-                self.records_added.emit(records)
+        if records:
+            self.records_added.emit(records)
+        warnings, _ = self._health.read()
+        if warnings:
+            self.warnings_added.emit(warnings)
         samples = self.path / "samples"
         if samples.is_dir():
             new = []

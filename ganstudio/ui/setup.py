@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.config import GROUP_ORDER, PRESETS, TRANSLATION_TASKS, ConfigError, TrainConfig, apply_overrides, field_info
 
 GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks",
-                "translation": "Image translation", "run": "Run"}
+                "translation": "Image translation", "run": "Run", "speed": "GPU speed"}
 OPEN_FOLDER = "Open folder…"
 OPEN_FILE = "Open IDX / npz file…"
 # Fields shown at the top of the panel rather than in their group.

@@ -283,3 +283,24 @@ def test_sample_grid_uses_batch_statistics_and_leaves_running_stats_alone(tmp_pa
     with torch.no_grad():
         lagging = tr.G(tr.fixed_z)
     assert not torch.allclose(x, lagging)
+
+
+def test_health_warnings_are_written_to_the_run_for_followers(tmp_path):
+    """A warning raised while training lands in RUN/health.jsonl; a resume drops those past its checkpoint."""
+    from ganstudio.core.checkpoint import RunDir
+    from ganstudio.core.config import PRESETS, apply_overrides
+    from ganstudio.core.events import HealthWarning
+
+    cfg = apply_overrides(PRESETS.get("ring8").config(), {"steps": 30, "log_every": 1, "sample_every": 1000,
+                                                          "threads": 1, "lr_g": 1e9, "lr_d": 1e9})
+    control = Control()
+    warnings = []
+    for ev in iter_train(cfg, tmp_path / "r", control):
+        if isinstance(ev, HealthWarning):
+            warnings.append(ev)
+            control.stop()
+    assert warnings, "an lr of 1e9 should raise a health warning"
+    lines = [json.loads(x) for x in (tmp_path / "r" / "health.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["kind"]) for r in lines] == [(w.step, w.kind) for w in warnings if w.kind != "settings"]
+    RunDir(tmp_path / "r").truncate_metrics_after(-1)
+    assert (tmp_path / "r" / "health.jsonl").read_text() == ""

@@ -183,6 +183,42 @@ def test_following_a_run_that_another_process_writes(win, qtbot, tmp_path):
         proc.wait(30)
 
 
+def test_following_a_two_rank_torchrun_job(win, qtbot, tmp_path):
+    """The studio follows a distributed run as it follows any other: rank 0's curves, samples and warnings."""
+    import os
+    import signal
+
+    run = tmp_path / "dist-run"
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ganstudio", "train",
+         "--preset", "ring8", "--steps", "1000000", "--log-every", "5", "--sample-every", "50", "--run-dir", str(run)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**env, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+    )
+    try:
+        qtbot.waitUntil(lambda: (run / "metrics.jsonl").exists() and (run / "config.toml").exists(), timeout=120_000)
+        win.follower._timer.setInterval(100)
+        assert win.open_run(run)
+        qtbot.waitUntil(lambda: len(win.curves.records) > 0, timeout=10_000)
+        first = win.curves.records[-1]["step"]
+        qtbot.waitUntil(lambda: win.curves.records[-1]["step"] > first + 20, timeout=60_000)
+        qtbot.waitUntil(lambda: len(win.samples.timeline) >= 2, timeout=60_000)
+        steps = [r["step"] for r in win.curves.records]
+        assert steps == sorted(set(steps))  # one writer: every step once
+        # a warning the training process raised reaches the Health view through the run folder
+        with open(run / "health.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": first, "kind": "d_overpowering", "message": "D is overpowering G", "advice": "lower lr_d"}) + "\n")
+        qtbot.waitUntil(lambda: "d_overpowering" in win.health.kinds(), timeout=10_000)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    assert load_checkpoint(run / "checkpoints/latest.pt")["step"] >= first + 20
+
+
 def test_closing_mid_training_leaves_a_loadable_checkpoint(win, qtbot):
     tiny(win)
     win.train_action.trigger()

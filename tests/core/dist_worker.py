@@ -1,0 +1,71 @@
+"""One rank of a test job (started by tests/core/test_distributed.py under torchrun; not a test module).
+
+    torchrun --standalone --nproc_per_node=2 tests/core/dist_worker.py OUT_DIR PRESET[,PRESET...]
+
+Trains each preset for a few steps as this rank, then checks what only the ranks together can
+see: the weights are the same on every rank, and the ranks read disjoint shards of the data.
+Rank 0 writes OUT_DIR/report.json.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from ganstudio.core import distributed, train
+from ganstudio.core.config import PRESETS, apply_overrides
+from ganstudio.core.events import RunFinished
+
+TINY = {"steps": 3, "batch_size": 4, "log_every": 1, "sample_every": 3, "checkpoint_every": 100, "threads": 1,
+        "sample_count": 16}
+
+captured = {}
+_run_loop = train._run_loop
+
+
+def _capture(cfg, run, control, trainer, *args):
+    captured["trainer"] = trainer
+    yield from _run_loop(cfg, run, control, trainer, *args)
+
+
+train._run_loop = _capture
+
+
+def weights_digest(trainer) -> torch.Tensor:
+    mods = [m for m in (trainer.G, trainer.D, getattr(trainer, "F", None), getattr(trainer, "D_A", None)) if m is not None]
+    return torch.cat([p.detach().double().flatten() for m in mods for p in m.parameters()])
+
+
+def main() -> None:
+    out, names = Path(sys.argv[1]), sys.argv[2].split(",")
+    ctx = distributed.from_env()
+    distributed.setup(ctx, "cpu")
+    report = {}
+    for name in names:
+        cfg = apply_overrides(PRESETS.get(name).config(), TINY)
+        finished = None
+        for ev in train.iter_train(cfg, out / name, ctx=ctx):
+            if isinstance(ev, RunFinished):
+                finished = ev
+        t = captured.pop("trainer")
+        w = weights_digest(t)
+        ws = [torch.zeros_like(w) for _ in range(ctx.world)]
+        dist.all_gather(ws, w)
+        perm = t.sampler._shard(0)
+        perms = [torch.zeros_like(perm) for _ in range(ctx.world)]
+        dist.all_gather(perms, perm)
+        report[name] = {
+            "reason": finished.reason, "step": finished.step, "checkpoint": finished.checkpoint,
+            "max_weight_diff": max(float((x - ws[0]).abs().max()) for x in ws),
+            "shard_overlap": len(set(perms[0].tolist()) & set(perms[1].tolist())),
+            "shard_sizes": [len(p) for p in perms], "n": t.sampler.n,
+        }
+    if ctx.main:
+        (out / "report.json").write_text(json.dumps(report))
+    distributed.shutdown()
+
+
+if __name__ == "__main__":
+    main()
