@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_2d import BUDGET_S as BUDGET_2D  # noqa: E402  (the PacGAN protocol, shared)
 from quality_2d import GOALS as GOALS_2D  # noqa: E402
 from quality_2d import run_seed as run_2d_seed  # noqa: E402
+from _tuning import add_set_option, set_overrides  # noqa: E402
 
 from ganstudio.core.config import PRESETS, apply_overrides  # noqa: E402
 from ganstudio.core.evaluate import evaluate  # noqa: E402
@@ -107,12 +108,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per conditional run")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2, help="runs side by side, each in its own process (one per core)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a preset field (tuning only; repeatable)")
+    add_set_option(ap)
     args = ap.parse_args()
-    if any("=" not in kv for kv in args.set):
-        ap.error("--set takes KEY=VALUE")
-    extra = dict(kv.split("=", 1) for kv in args.set)
+    extra = set_overrides(ap, args)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     bad = [n for n in names if n not in SETS]
     if bad:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _tuning import add_set_option, set_overrides  # benchmarks/ is first on sys.path (the script's folder, or quality.py's)
 
 from ganstudio.core.config import PRESETS, apply_overrides
 from ganstudio.core.data import load_dataset
@@ -71,12 +72,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--only", choices=tuple(BUDGET_S))
     ap.add_argument("--budget-scale", type=float, default=1.0, help="multiply the CPU budgets (0.1 for a smoke run)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a preset field for both sets (tuning only; repeatable)")
+    add_set_option(ap, "a preset field for both sets")
     args = ap.parse_args()
-    if any("=" not in kv for kv in args.set):
-        ap.error("--set takes KEY=VALUE")
-    extra = dict(kv.split("=", 1) for kv in args.set)
+    extra = set_overrides(ap, args)
     names = [args.only] if args.only else list(BUDGET_S)
 
     results: dict[str, dict] = {}

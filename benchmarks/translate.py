@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from _tuning import add_set_option, set_overrides  # benchmarks/ is the script's folder, first on sys.path
+
 GOALS = {"ratio": 1.0, "cyclegan_zebra_share": 0.90, "cyclegan_cycle_l1_a": 0.1, "pix2pix_class_agreement": 0.85}
 QUALITY_PRESETS = {"cyclegan": "cyclegan-horse2zebra", "pix2pix": "pix2pix-edges2fashion"}
 
@@ -120,12 +122,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply the presets' steps (0.05 for a smoke run)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a preset field (tuning only; repeatable)")
+    add_set_option(ap)
     args = ap.parse_args()
-    if any("=" not in kv for kv in args.set):
-        ap.error("--set takes KEY=VALUE")
-    extra = dict(kv.split("=", 1) for kv in args.set)
+    extra = set_overrides(ap, args)
     torch.set_num_threads(args.threads)
     res: dict = {"benchmark": "translate"}
     if args.only in (None, "speed"):

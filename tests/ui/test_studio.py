@@ -164,6 +164,17 @@ def test_open_run_of_a_finished_cli_run_shows_curves_and_timeline(win, qtbot, tm
     assert [r["step"] for r in win.curves.records][-1] == 60
 
 
+def follow_until_it_advances(win, qtbot, run, start_timeout_ms: int) -> int:
+    """Open a run another process is writing, once it exists; return the first step seen after the curves moved on."""
+    qtbot.waitUntil(lambda: (run / "metrics.jsonl").exists() and (run / "config.toml").exists(), timeout=start_timeout_ms)
+    win.follower._timer.setInterval(100)
+    assert win.open_run(run)
+    qtbot.waitUntil(lambda: len(win.curves.records) > 0, timeout=10_000)
+    first = win.curves.records[-1]["step"]
+    qtbot.waitUntil(lambda: win.curves.records[-1]["step"] > first + 20, timeout=60_000)
+    return first
+
+
 def test_following_a_run_that_another_process_writes(win, qtbot, tmp_path):
     run = tmp_path / "live-run"
     proc = subprocess.Popen(
@@ -172,12 +183,7 @@ def test_following_a_run_that_another_process_writes(win, qtbot, tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        qtbot.waitUntil(lambda: (run / "metrics.jsonl").exists() and (run / "config.toml").exists(), timeout=60_000)
-        win.follower._timer.setInterval(100)
-        assert win.open_run(run)
-        qtbot.waitUntil(lambda: len(win.curves.records) > 0, timeout=10_000)
-        first = win.curves.records[-1]["step"]
-        qtbot.waitUntil(lambda: win.curves.records[-1]["step"] > first + 20, timeout=30_000)
+        follow_until_it_advances(win, qtbot, run, start_timeout_ms=60_000)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -196,12 +202,7 @@ def test_following_a_two_rank_torchrun_job(win, qtbot, tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**env, "OMP_NUM_THREADS": "1"}, start_new_session=True,
     )
     try:
-        qtbot.waitUntil(lambda: (run / "metrics.jsonl").exists() and (run / "config.toml").exists(), timeout=120_000)
-        win.follower._timer.setInterval(100)
-        assert win.open_run(run)
-        qtbot.waitUntil(lambda: len(win.curves.records) > 0, timeout=10_000)
-        first = win.curves.records[-1]["step"]
-        qtbot.waitUntil(lambda: win.curves.records[-1]["step"] > first + 20, timeout=60_000)
+        first = follow_until_it_advances(win, qtbot, run, start_timeout_ms=120_000)
         qtbot.waitUntil(lambda: len(win.samples.timeline) >= 2, timeout=60_000)
         steps = [r["step"] for r in win.curves.records]
         assert steps == sorted(set(steps))  # one writer: every step once
