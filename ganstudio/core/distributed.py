@@ -60,7 +60,9 @@ def setup(ctx: Dist, device_name: str) -> torch.device:
         raise ValueError("setup() is for a distributed job")
     want_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
     if want_cuda and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but no CUDA GPU is available")
+        from ganstudio.core.config import ConfigError
+
+        raise ConfigError("device: cuda was asked for but no CUDA GPU is available (use --device cpu or auto)")
     if want_cuda:
         device = torch.device("cuda", ctx.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
