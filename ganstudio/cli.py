@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import signal
 import sys
@@ -206,7 +205,8 @@ def cmd_train(args) -> int:
         control.stop()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    progress = Progress(cfg.steps, stream=sys.stderr if ctx.main else io.StringIO())
+    stream = sys.stderr if ctx.main else open(os.devnull, "w")  # noqa: SIM115 (closed below)
+    progress = Progress(cfg.steps, stream=stream)
     finished = None
     last_sample = ""
     try:
@@ -236,6 +236,8 @@ def cmd_train(args) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     progress.message("")
+    if stream is not sys.stderr:
+        stream.close()
     if finished is None:
         return 1
     if not ctx.main:  # rank 0 speaks for the job
@@ -563,7 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _user_errors() as e:
-        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
+        from ganstudio.core.distributed import from_env
+
+        if from_env().main:  # under torchrun, rank 0 speaks for the job
             print(f"ganstudio: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -78,6 +78,11 @@ def initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def seed_rank(ctx: Dist, seed: int, offset: int = 0) -> None:
+    """Reseed the global RNG so this rank draws noise (and dropout) of its own, unlike the others."""
+    torch.manual_seed(seed + 1000 * (ctx.rank + 1) + offset)
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

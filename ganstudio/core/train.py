@@ -259,7 +259,7 @@ class Trainer:
         self.G_train = distributed.wrap(self.G, self.ctx, self.device)
         self.D_train = distributed.wrap(self.D, self.ctx, self.device)
         self.G, self.D = self.G_train.module, self.D_train.module  # SyncBatchNorm may have replaced layers
-        torch.manual_seed(self.cfg.seed + 1000 * (self.ctx.rank + 1))  # each rank draws its own noise
+        distributed.seed_rank(self.ctx, self.cfg.seed)  # each rank draws its own noise
 
     # ------------------------------------------------------------ one step
 
@@ -548,7 +548,9 @@ class Trainer:
         if s["rng"].get("cuda") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(s["rng"]["cuda"])
         if self.ctx.rank > 0:  # the checkpoint holds rank 0's generator: the others draw their own noise
-            torch.manual_seed(self.cfg.seed + 1000 * (self.ctx.rank + 1) + self.step)
+            from ganstudio.core.distributed import seed_rank
+
+            seed_rank(self.ctx, self.cfg.seed, self.step)
         self.fast.load_state_dict(s.get("amp_scalers"))
 
     def apply_changes(self, changes: dict) -> dict:

@@ -133,7 +133,7 @@ class TranslationTrainer:
             self.F, self.D_A = self.F_t.module, self.D_A_t.module
         self.gens = [m for m in (self.G, self.F) if m is not None]
         self.discs = [m for m in (self.D, self.D_A) if m is not None]
-        torch.manual_seed(self.cfg.seed + 1000 * (self.ctx.rank + 1))  # each rank its own dropout masks
+        distributed.seed_rank(self.ctx, self.cfg.seed)  # each rank its own dropout masks
 
     def _set_lr(self) -> None:
         f = self._lr_factor()
