@@ -25,9 +25,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from ganstudio.core.classifier import ClassifierError
     from ganstudio.core.data import DataError
     from ganstudio.core.evaluate import EvalError
+    from ganstudio.core.export import ExportError
     from ganstudio.core.registry import UnknownNameError
+    from ganstudio.core.synthetic import SyntheticDatasetError
 
-    return (UsageError, ConfigError, DataError, CheckpointError, RunDirError, UnknownNameError, EvalError, ClassifierError)
+    return (UsageError, ConfigError, DataError, CheckpointError, RunDirError, UnknownNameError, EvalError, ClassifierError,
+            ExportError, SyntheticDatasetError)
 
 
 # ---------------------------------------------------------------- helpers
@@ -281,6 +284,8 @@ def cmd_sample(args) -> int:
     from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
     from ganstudio.core.sampling import grid_columns, load_generator, make_grid, scatter_plot
 
+    if args.export_dataset:
+        return _export_dataset(args)
     out = Path(args.output)
     suffix = out.suffix.lower()
     allowed = (".gif", ".png") if args.interpolate else (".png",) if args.class_grid else (".png", ".npy")
@@ -332,6 +337,45 @@ def cmd_sample(args) -> int:
         atomic_write_bytes(out, png_bytes(image))
     what = f"class {gen.classes[label] if gen.classes else label}, " if label is not None else ""
     print(f"wrote {out} ({args.n} samples, {what}seed {args.seed}, step {gen.step})")
+    return 0
+
+
+def _export_dataset(args) -> int:
+    from ganstudio.core.synthetic import export_dataset
+
+    if args.interpolate or args.class_grid or args.class_:
+        raise UsageError("--export-dataset writes every class; it does not combine with --interpolate, --class-grid or --class")
+    if not 0 <= args.truncation <= 1:
+        raise UsageError("--truncation ψ must be in [0, 1] (1 = off, 0 = the mean sample)")
+    res = export_dataset(args.checkpoint, args.export_dataset, args.n, seed=args.seed, psi=args.truncation,
+                         tstr=not args.no_tstr, progress=lambda msg: print(msg, file=sys.stderr))
+    sizes = ", ".join(f"{k} {v}" for k, v in res.counts.items())
+    print(f"wrote {sum(res.counts.values()):,} images in {len(res.counts)} class folders to {res.path} "
+          f"(step {res.step}, seed {args.seed}; {sizes})")
+    if res.tstr is not None:
+        print(f"TSTR: a classifier trained on these images scores {100 * res.tstr:.1f}% on real held-out images "
+              f"(trained on real images: {100 * res.tstr_real:.1f}%)")
+    elif res.tstr_note:
+        print(res.tstr_note)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ganstudio.core.export import FORMATS, export_model
+
+    out = Path(args.output)
+    fmt = args.format
+    if fmt is None:
+        fmt = "onnx" if out.suffix.lower() == ".onnx" else "torchscript" if out.suffix.lower() in (".pt", ".ts", ".pth") else None
+        if fmt is None:
+            raise UsageError(f"-o {out}: say --format {' or '.join(FORMATS)} (or name the file .onnx or .pt)")
+    res = export_model(args.checkpoint, fmt, out, direction=args.direction, overwrite=args.overwrite,
+                       progress=lambda msg: print(msg + "…", file=sys.stderr))
+    print(res.summary())
+    for name, desc in res.inputs.items():
+        print(f"  input  {name}: {desc}")
+    for name, desc in res.outputs.items():
+        print(f"  output {name}: {desc}")
     return 0
 
 
@@ -526,7 +570,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=int, default=24, help="GIF frame rate (default 24)")
     s.add_argument("--class-grid", action="store_true", help="rows classes × columns seeds (conditional models)")
     s.add_argument("--seeds", type=int, default=8, help="columns of the class grid: seeds --seed … --seed+N-1 (default 8)")
+    s.add_argument("--export-dataset", metavar="DIR",
+                   help="write -n labelled images (classes balanced) as DIR/<class>/*.png, with labels.csv and "
+                        "dataset.json; conditional models; DIR must be new or empty")
+    s.add_argument("--no-tstr", action="store_true",
+                   help="with --export-dataset: skip the TSTR score (a classifier trained on the exported images)")
     s.set_defaults(func=cmd_sample)
+    xp = sub.add_parser("export", help="export a generator to ONNX or TorchScript, checked against the checkpoint",
+                        description="Export the generator (or a translation generator) of a checkpoint with a dynamic "
+                                    "batch axis. The exported file is run by onnxruntime / the TorchScript interpreter "
+                                    "and compared with the checkpoint (max difference ≤ 1e-4) before it is kept.")
+    xp.add_argument("checkpoint", help="a checkpoint file or a run directory")
+    xp.add_argument("--format", choices=("onnx", "torchscript"), help="default: from the file name (.onnx or .pt)")
+    xp.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write (never overwritten unless --overwrite)")
+    xp.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB", help="which CycleGAN generator (default AtoB)")
+    xp.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    xp.set_defaults(func=cmd_export)
     tr = sub.add_parser("translate", help="translate image files with a trained pix2pix or CycleGAN model",
                         description="Translate images (files or folders, recursively) with a pix2pix/CycleGAN checkpoint. "
                                     "Outputs keep each input's size; existing files are never overwritten.")

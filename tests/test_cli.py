@@ -283,3 +283,21 @@ def test_eval_of_a_translation_model_scores_its_held_out_images(cyclegan_run, ca
     assert "cyclegan on horse2zebra, 100 held-out images" in out and "cycle L1, A" in out and "A → B called B" in out
     saved = json.loads((cyclegan_run / "eval.json").read_text())["evaluations"][-1]
     assert saved["step"] == 3 and 0 <= saved["values"]["a_to_b_share"] <= 1
+
+
+def test_export_writes_a_checked_file_and_refuses_bad_targets(cgan_run, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    assert main(["export", str(cgan_run), "--format", "onnx", "-o", str(tmp_path / "g.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "ONNX opset 18" in out and "parity: max |difference|" in out and "input  y: (N,) int64" in out
+    before = (tmp_path / "g.onnx").read_bytes()
+    assert main(["export", str(cgan_run), "-o", str(tmp_path / "g.onnx")]) == 2  # exists
+    assert main(["export", str(cgan_run), "-o", str(tmp_path / "g.bin")]) == 2  # format unknown
+    assert main(["export", str(cgan_run), "-o", str(tmp_path / "no" / "g.pt")]) == 2  # no such folder
+    assert main(["export", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [ln for ln in err if ln.startswith("ganstudio: error:")] == err[-4:] and len(err[-4:]) == 4
+    assert "already exists" in err[-4] and "--format" in err[-3] and "does not exist" in err[-2]
+    assert (tmp_path / "g.onnx").read_bytes() == before
+    assert main(["export", str(cgan_run), "-o", str(tmp_path / "g.pt")]) == 0  # TorchScript from the suffix
+    assert "TorchScript" in capsys.readouterr().out

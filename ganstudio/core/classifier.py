@@ -158,9 +158,8 @@ def _train(x, labels, classes, dataset, epochs, batch_size, lr, width, mirror, s
             opt.step()
             sched.step()
             total += loss.item()
-        acc = clf.accuracy(*held_out) if held_out is not None else None
-        if progress is not None:
-            progress(epoch + 1, total / steps_per_epoch, acc)
+        if progress is not None:  # the held-out pass costs as much as a small epoch: only when shown
+            progress(epoch + 1, total / steps_per_epoch, clf.accuracy(*held_out) if held_out is not None else None)
     net.eval()
     if held_out is not None:
         clf.held_out_accuracy = clf.accuracy(*held_out)

@@ -237,13 +237,19 @@ def evaluate(checkpoint: str | Path, metrics: tuple[str, ...] = DEFAULT_METRICS,
             say(f"TSTR: training a classifier on {tstr_samples:,} generated images")
             t0 = time.perf_counter()
             x, y = _sample(gen, tstr_samples, seed + 2)
-            _, held = evaluation_split(data.labels)
-            synth = train_classifier(x, y, data.classes, dataset="generated", epochs=clf.meta.get("epochs", 30),
-                                     mirror=MIRROR_SAFE.get(data.name, False), seed=seed,
-                                     held_out=(data.x[held], data.labels[held]))
-            out.values.update(tstr=synth.held_out_accuracy, tstr_real=clf.held_out_accuracy)
+            out.values.update(tstr=tstr_accuracy(x, y, data, clf, seed), tstr_real=clf.held_out_accuracy)
             out.seconds["tstr"] = time.perf_counter() - t0
     return out
+
+
+def tstr_accuracy(x: torch.Tensor, y: torch.Tensor, data: Dataset, judge: Classifier, seed: int = 0) -> float:
+    """Train on synthetic, test on real: a fresh classifier, trained by the judge's recipe on the
+    generated (x, y), scored on the real held-out images of `data` (which the judge did not see)."""
+    _, held = evaluation_split(data.labels)
+    synth = train_classifier(x, y, data.classes, dataset="generated", epochs=judge.meta.get("epochs", 30),
+                             mirror=MIRROR_SAFE.get(data.name, False), seed=seed,
+                             held_out=(data.x[held], data.labels[held]))
+    return synth.held_out_accuracy
 
 
 def headline(values: dict, best: bool = False, error: str = "") -> str:
