@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+import ganstudio
+
 
 def no_display() -> bool:
     """True on a Linux machine without a screen, where Qt would abort instead of opening a window."""
@@ -32,6 +34,13 @@ def run_studio(argv: list[str] | None = None, open_path: str | None = None) -> i
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("GAN Studio")
     app.setOrganizationName("GANStudio")
+    app.setApplicationVersion(ganstudio.__version__)
+    app.setDesktopFileName("org.ganstudio.GANStudio")  # ties the window to the installed .desktop entry
+    from ganstudio.ui.icons import app_icon
+    from ganstudio.ui.theme import Theme
+
+    app.setWindowIcon(app_icon())
+    Theme.of(app)  # before any window: keeps the system's own palette to return to
     from pathlib import Path
 
     from ganstudio.ui.main_window import MainWindow

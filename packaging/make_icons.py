@@ -1,0 +1,52 @@
+"""Render the application icon's PNG sizes from its SVG (run after editing the SVG).
+
+    python packaging/make_icons.py
+
+Writes resources/icons/hicolor/NxN/apps/org.ganstudio.GANStudio.png for the sizes desktops ask
+for, each rendered from the vector source at its own size (no scaled-down bitmaps).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+APP_ID = "org.ganstudio.GANStudio"
+SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
+ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons" / "hicolor"
+SVG = ICONS / "scalable" / "apps" / f"{APP_ID}.svg"
+
+
+def render(svg: Path, size: int):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    QSvgRenderer(str(svg)).render(painter)
+    painter.end()
+    return image
+
+
+def main() -> int:
+    from PySide6.QtGui import QGuiApplication
+
+    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841  (QImage/QPainter need it)
+    for size in SIZES:
+        out = ICONS / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not render(SVG, size).save(str(out)):
+            print(f"cannot write {out}", file=sys.stderr)
+            return 1
+        print(f"wrote {out.relative_to(ICONS.parent.parent.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
