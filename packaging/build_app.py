@@ -12,6 +12,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,13 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     pyinstaller.run([str(SPEC), "--noconfirm", "--distpath", args.dist, "--workpath", args.work])
     app = Path(args.dist) / "ganstudio"
     exe = app / ("ganstudio.exe" if sys.platform == "win32" else "ganstudio")
-    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=300)
-    datasets = subprocess.run([str(exe), "datasets"], capture_output=True, text=True, timeout=300)
-    ok = version.returncode == 0 and datasets.returncode == 0 and "fashion" in datasets.stdout
+    def run(*cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(exe), *cmd], capture_output=True, text=True, timeout=600)
+
+    version = run("--version")
+    checks = {"version": version.returncode == 0, "datasets": "fashion" in run("datasets").stdout}
+    with tempfile.TemporaryDirectory() as tmp:  # train, then export both ways: the paths that need bundled sources
+        checks["train"] = run("train", "--preset", "ring8", "--steps", "3", "--run-dir", f"{tmp}/run").returncode == 0
+        for fmt, name in (("onnx", "g.onnx"), ("torchscript", "g.pt")):
+            r = run("export", f"{tmp}/run", "--format", fmt, "-o", f"{tmp}/{name}")
+            checks[fmt] = r.returncode == 0
+            if r.returncode:
+                print(f"export to {fmt} failed in the built app: {r.stderr.strip()[-300:]}", file=sys.stderr)
+    ok = all(checks.values())
     size = folder_size(app)
     print(f"built {app} in {time.perf_counter() - t0:.0f} s: {size / 2**20:,.0f} MiB; "
           f"`ganstudio --version` → {version.stdout.strip() or version.stderr.strip()[-200:]}")
-    print(json.dumps({"build": "pyinstaller", "folder_mib": round(size / 2**20), "runs": ok}))
+    print(json.dumps({"build": "pyinstaller", "folder_mib": round(size / 2**20), "checks": checks, "runs": ok}))
     return 0 if ok else 1
 
 

@@ -63,6 +63,7 @@ class TrainConfig:
     diffaugment: str = _f("", "tricks", "Differentiable augmentation of real and fake images seen by D (e.g. 'translation,cutout,color'): stops D overfitting small datasets (Zhao et al. 2020).")
     minibatch: str = _f("none", "tricks", "Let D see batch statistics so G cannot collapse to one mode: minibatch std (Karras 2018) or minibatch discrimination (Salimans 2016).", choices=("none", "std", "discrimination"))
     feature_matching: float = _f(0.0, "tricks", "Weight of feature matching: G also matches the mean of D's features on real data, a steadier target than fooling D (Salimans et al. 2016). 0 = off.", minimum=0.0)
+    aux_weight: float = _f(0.0, "tricks", "AC-GAN (Odena et al. 2017): D also learns to name the class of real images, and G is rewarded when D names the class it was asked for; keeps a conditional GAN's classes apart (it is trained on real images only, so G is not pushed towards one easy-to-name look per class). 0 = off.", minimum=0.0)
     separate_batches: bool = _f(True, "tricks", "A D with BatchNorm sees real and fake in separate batches, so batch statistics cannot tell them apart (GAN hacks, Chintala et al.). Ds without BatchNorm take both in one pass either way.")
     # --- image-to-image translation (models pix2pix and cyclegan)
     l1_weight: float = _f(100.0, "translation", "pix2pix: weight λ of the L1 distance to the target, which keeps outputs close to the truth while the adversarial loss keeps them sharp (Isola et al. use 100).", minimum=0.0)
@@ -180,6 +181,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"label_smoothing: the {cfg.loss} loss has no real-label target to smooth; use minimax, ns, lsgan or r1")
     if not cfg.label_smoothing < 1:
         raise ConfigError("label_smoothing: must be below 1 (0.1 makes the real target 0.9)")
+    if cfg.aux_weight > 0 and not cfg.conditional:
+        raise ConfigError("aux_weight: the auxiliary classifier names classes; it needs conditional = true")
     if not 0 <= cfg.ema < 1:
         raise ConfigError("ema: a decay in [0, 1), e.g. 0.999 (0 = off)")
     if loss.penalty == "gp" and cfg.d_batchnorm:

@@ -46,6 +46,7 @@ class ModelSpec:
     minibatch: str = "none"  # "none" | "std" (Karras 2018) | "discrimination" (Salimans 2016)
     d_batchnorm: bool = False  # BatchNorm in D's hidden convs (dcgan only; WGAN-GP needs False)
     d_dropout: float = 0.0  # dropout after D's hidden layers (mlp only)
+    aux_classifier: bool = False  # AC-GAN: a class head on D's features (conditional models)
 
 
 # ---------------------------------------------------------------------------- layers
@@ -160,7 +161,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x, y=None, features=False) -> raw logits (N,), or (logits, feats (N, F)).
+    """D(x, y=None, features=False, classify=False) -> raw logits (N,), or (logits, feats (N, F)), with
+    the auxiliary classifier's class logits (N, K) appended when `classify`.
 
     Pipeline: [flatten] -> [concat label] -> trunk -> feats h -> [minibatch layer] -> linear
     (+ projection <embed(y), h>). `feats` are the per-sample penultimate activations, taken before
@@ -169,7 +171,8 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, trunk: nn.Module, feat_shape: tuple[int, ...], *, flat_input: bool,
-                 num_classes: int = 0, cond_d: str = "projection", minibatch: str = "none"):
+                 num_classes: int = 0, cond_d: str = "projection", minibatch: str = "none",
+                 aux_classifier: bool = False):
         super().__init__()
         self.num_classes = num_classes
         self.cond_d = cond_d if num_classes else None
@@ -187,13 +190,16 @@ class Discriminator(nn.Module):
         if self.cond_d == "projection":
             self.embed = nn.Embedding(num_classes, n_feat)
             nn.init.xavier_uniform_(self.embed.weight)  # N(0, 1) would swamp the linear term at start
+        # AC-GAN's auxiliary classifier: class logits from the same penultimate features
+        self.aux = nn.Linear(n_feat, num_classes) if aux_classifier and num_classes else None
 
     @property
     def has_batchnorm(self) -> bool:
         """True if any BatchNorm is inside: then real and fake must not share one forward pass."""
         return any(isinstance(m, _BatchNorm) for m in self.modules())
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, features: bool = False):
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, features: bool = False,
+                classify: bool = False):
         if self.cond_d is not None:
             y = _check_labels(y, x.shape[0], self.num_classes, "discriminator")
         if self.flat_input:
@@ -213,6 +219,10 @@ class Discriminator(nn.Module):
         out = self.fc(g).squeeze(1)  # (N,)
         if self.embed is not None:
             out = out + (self.embed(y) * h).sum(1)
+        if classify:  # (logits, [feats,] class logits (N, K)): the class head runs inside forward for DDP
+            if self.aux is None:
+                raise ValueError("this discriminator has no auxiliary classifier (aux_weight = 0)")
+            return (out, h, self.aux(h)) if features else (out, self.aux(h))
         return (out, h) if features else out
 
 
@@ -267,7 +277,8 @@ def _build_mlp(spec: ModelSpec) -> tuple[Generator, Discriminator]:
             nn.Linear(dw, dw), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),
         )
         d = Discriminator(trunk, (dw,), flat_input=True, num_classes=spec.num_classes,
-                          cond_d=spec.cond_d, minibatch=spec.minibatch)
+                          cond_d=spec.cond_d, minibatch=spec.minibatch,
+                      aux_classifier=spec.aux_classifier)
         return g, _finish_d(d, spec)
 
     c, s = spec.channels, spec.image_size
@@ -289,7 +300,8 @@ def _build_mlp(spec: ModelSpec) -> tuple[Generator, Discriminator]:
         nn.Linear(8 * w, 4 * w), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),  # (N, 256)
     )
     d = Discriminator(trunk, (4 * w,), flat_input=True, num_classes=spec.num_classes,
-                      cond_d=spec.cond_d, minibatch=spec.minibatch)
+                      cond_d=spec.cond_d, minibatch=spec.minibatch,
+                      aux_classifier=spec.aux_classifier)
     return g, _finish_d(d, spec)
 
 
@@ -328,7 +340,8 @@ def _build_dcgan(spec: ModelSpec) -> tuple[Generator, Discriminator]:
         ch *= 2
     # the final Linear on the flattened base x base map is the paper's last full-size conv
     d = Discriminator(nn.Sequential(*d_layers), (ch, base, base), flat_input=False,
-                      num_classes=spec.num_classes, cond_d=spec.cond_d, minibatch=spec.minibatch)
+                      num_classes=spec.num_classes, cond_d=spec.cond_d, minibatch=spec.minibatch,
+                      aux_classifier=spec.aux_classifier)
     _dcgan_init(g)
     _dcgan_init(d)  # leaves the projection embedding's Xavier init alone
     return g, _finish_d(d, spec)
@@ -389,7 +402,8 @@ def _build_dcgan_tf(spec: ModelSpec) -> tuple[Generator, Discriminator]:
     )
     # Flatten + Dense(1) of the tutorial: the Discriminator shell flattens and owns the Linear.
     d = Discriminator(trunk, (128, 7, 7), flat_input=False, num_classes=spec.num_classes,
-                      cond_d=spec.cond_d, minibatch=spec.minibatch)
+                      cond_d=spec.cond_d, minibatch=spec.minibatch,
+                      aux_classifier=spec.aux_classifier)
     return g, _finish_d(d, spec)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganstudio.core import health
@@ -177,6 +178,21 @@ def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
 
 
+def _unpack(out, kw: dict) -> tuple:
+    """D's output as (logits, feats or None, class logits or None), whatever was asked of it."""
+    if not isinstance(out, tuple):
+        return out, None, None
+    logits, *rest = out
+    feats = rest.pop(0) if kw.get("features") else None
+    cls = rest.pop(0) if kw.get("classify") else None
+    return logits, feats, cls
+
+
+def _has_aux(D) -> bool:
+    """True if D (or the module a wrapper holds) has an auxiliary classifier head."""
+    return getattr(getattr(D, "module", D), "aux", None) is not None
+
+
 def model_spec_for(cfg: TrainConfig, data: Dataset) -> ModelSpec:
     if cfg.conditional and data.num_classes == 0:
         raise ConfigError(f"conditional: dataset {data.name} has no labels (use class sub-folders, or conditional=false)")
@@ -193,6 +209,7 @@ def model_spec_for(cfg: TrainConfig, data: Dataset) -> ModelSpec:
         minibatch=cfg.minibatch,
         d_batchnorm=cfg.d_batchnorm,
         d_dropout=cfg.d_dropout,
+        aux_classifier=cfg.conditional and cfg.aux_weight > 0,
     )
 
 
@@ -322,6 +339,8 @@ class Trainer:
             group["lr"] = cfg.lr_d * f
         real_target = 1.0 - cfg.label_smoothing
         want_feats = cfg.feature_matching > 0
+        aux = cfg.aux_weight if _has_aux(D) else 0.0
+        d_kw = dict(features=want_feats, classify=aux > 0)
         grads: dict[str, float] = {}
         B = self.sampler.batch_size
         reuse_fake = cfg.n_critic == 1  # one G forward serves the D step (detached) and the G step
@@ -344,18 +363,22 @@ class Trainer:
                         fake_d = G(z, y)
                 real_in, fake_in = self._d_input(real), self._d_input(fake_d)
                 if self.joint_d:
-                    out = D_t(torch.cat([real_in, fake_in]), None if y is None else torch.cat([y, y]), features=want_feats)
-                    logits, feats = out if want_feats else (out, None)
+                    logits, feats, cls = _unpack(D_t(torch.cat([real_in, fake_in]), None if y is None else torch.cat([y, y]),
+                                                     **d_kw), d_kw)
                     lr_, lf_ = logits[:B], logits[B:]
                     if want_feats:
                         feats_real = feats[:B].detach()
+                    cls_real = cls[:B] if cls is not None else None
                 else:
-                    out_r = D_t(real_in, y, features=want_feats)
-                    lr_, feats_r = out_r if want_feats else (out_r, None)
+                    lr_, feats_r, cls_real = _unpack(D_t(real_in, y, **d_kw), d_kw)
                     lf_ = D_t(fake_in, y)
                     if want_feats:
                         feats_real = feats_r.detach()
                 loss_d = loss.d_loss(lr_, lf_, real_target)
+                if aux:
+                    ce = F.cross_entropy(cls_real.float(), y)  # real images only: see TrainConfig.aux_weight
+                    self._add_extra("loss/aux_d", ce)
+                    loss_d = loss_d + aux * ce
             if loss.penalty == "gp":
                 with fp.full_precision():
                     gp = gradient_penalty(D, real_in.float(), fake_in.float(), y)
@@ -385,9 +408,12 @@ class Trainer:
                 if not reuse_fake:
                     z = torch.randn(B, cfg.z_dim, device=self.device)
                     fake = G_t(z, y)
-                out = D(self._d_input(fake), y, features=want_feats)
-                lf_g, feats_fake = out if want_feats else (out, None)
+                lf_g, feats_fake, cls_fake = _unpack(D(self._d_input(fake), y, **d_kw), d_kw)
                 loss_g = loss.g_loss(lf_g)
+                if aux:
+                    ce = F.cross_entropy(cls_fake.float(), y)
+                    self._add_extra("loss/aux_g", ce)
+                    loss_g = loss_g + aux * ce
                 if want_feats:
                     fm = (feats_real.float().mean(0) - feats_fake.float().mean(0)).square().mean()
                     self._add_extra("loss/feature_matching", fm)
