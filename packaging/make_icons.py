@@ -20,28 +20,16 @@ ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons" / "hicolo
 SVG = ICONS / "scalable" / "apps" / f"{APP_ID}.svg"
 
 
-def render(svg: Path, size: int):
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QImage, QPainter
-    from PySide6.QtSvg import QSvgRenderer
-
-    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
-    image.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(image)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    QSvgRenderer(str(svg)).render(painter)
-    painter.end()
-    return image
-
-
 def main() -> int:
     from PySide6.QtGui import QGuiApplication
 
-    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841  (QImage/QPainter need it)
+    from ganstudio.ui.icons import render
+
+    _app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841  (QPainter needs one)
     for size in SIZES:
         out = ICONS / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
-        if not render(SVG, size).save(str(out)):
+        if not render(SVG.read_bytes(), size).save(str(out)):
             print(f"cannot write {out}", file=sys.stderr)
             return 1
         print(f"wrote {out.relative_to(ICONS.parent.parent.parent)}")

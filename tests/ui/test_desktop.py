@@ -4,34 +4,12 @@ from pathlib import Path
 
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QFileDialog
 
-from ganstudio.ui.icons import APP_ID, RENDER_SIZES, action_icon, app_icon
-from ganstudio.ui.main_window import MainWindow
-from ganstudio.ui.theme import Theme, is_dark
-
-
-@pytest.fixture
-def win(qtbot, tmp_path, monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(runs_root=tmp_path / "runs", settings=settings)
-    w.messages = shown
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    w.setFocus()
-    yield w
-    if w.bridge.running:
-        w.bridge.stop()
-        qtbot.waitUntil(lambda: not w.bridge.running, timeout=30_000)
-    w.set_theme("system")
-    w.explorer.shutdown()
+from ganstudio.ui.icons import RENDER_SIZES, action_icon, app_icon
+from ganstudio.ui.theme import is_dark
 
 
 def _train_tiny(w, qtbot, steps=100_000):

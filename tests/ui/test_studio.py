@@ -3,34 +3,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
 
 from ganstudio.core.checkpoint import load_checkpoint
-from ganstudio.ui.main_window import MainWindow
-
-
-@pytest.fixture
-def win(qtbot, tmp_path, monkeypatch):
-    # message boxes would block an offscreen test: record them instead
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(runs_root=tmp_path / "runs", settings=settings)
-    w.messages = shown
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    if w.bridge.running:
-        w.bridge.stop()
-        qtbot.waitUntil(lambda: not w.bridge.running, timeout=30_000)
-    w.explorer.shutdown()
 
 
 def set_field(w, name, value):
