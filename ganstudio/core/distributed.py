@@ -83,8 +83,16 @@ def seed_rank(ctx: Dist, seed: int, offset: int = 0) -> None:
     torch.manual_seed(seed + 1000 * (ctx.rank + 1) + offset)
 
 
-def shutdown() -> None:
+def shutdown(together: bool = False) -> None:
+    """Leave the process group. `together` (a run every rank finished) first waits for all ranks:
+    one that tears down its connections while another still uses them can make gloo abort that
+    process (std::terminate) at exit. After an error no rank waits, since a peer may never come."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            try:
+                dist.barrier()
+            except RuntimeError:
+                pass  # a peer already gone: nothing left to wait for
         dist.destroy_process_group()
 
 

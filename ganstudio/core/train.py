@@ -643,11 +643,13 @@ def iter_train(
         return
     owner = not distributed.initialized()  # a caller that joined the group itself also leaves it
     device = distributed.setup(ctx, cfg.device)
+    finished = False
     try:
         yield from _prepare_and_run(cfg, run, control, resume, data, ctx, device)
+        finished = True
     finally:
         if owner:
-            distributed.shutdown()
+            distributed.shutdown(together=finished)
 
 
 def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx, device) -> Iterator[Event]:

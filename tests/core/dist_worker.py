@@ -64,7 +64,7 @@ def main() -> None:
         }
     if ctx.main:
         (out / "report.json").write_text(json.dumps(report))
-    distributed.shutdown()
+    distributed.shutdown(together=True)
 
 
 if __name__ == "__main__":
