@@ -1,4 +1,4 @@
-"""`ganstudio ...` subcommands: train, sample, presets, datasets (the studio window imports Qt only when opened)."""
+"""`ganstudio ...` subcommands: train, sample, translate, eval, export, presets, datasets (the studio window imports Qt only when opened)."""
 
 from __future__ import annotations
 
@@ -523,7 +523,7 @@ def cmd_eval(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ganstudio",
-        description="GAN Studio: with no command, opens the studio window; the commands below train, sample and translate headless.",
+        description="GAN Studio: with no command, opens the studio window; the commands below train, sample, translate, evaluate and export headless.",
     )
     p.add_argument("--version", action="version", version=f"ganstudio {ganstudio.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
