@@ -361,14 +361,12 @@ def _export_dataset(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ganstudio.core.export import FORMATS, export_model
+    from ganstudio.core.export import FORMATS, export_model, format_for
 
     out = Path(args.output)
-    fmt = args.format
+    fmt = args.format or format_for(out)
     if fmt is None:
-        fmt = "onnx" if out.suffix.lower() == ".onnx" else "torchscript" if out.suffix.lower() in (".pt", ".ts", ".pth") else None
-        if fmt is None:
-            raise UsageError(f"-o {out}: say --format {' or '.join(FORMATS)} (or name the file .onnx or .pt)")
+        raise UsageError(f"-o {out}: say --format {' or '.join(FORMATS)} (or name the file .onnx or .pt)")
     res = export_model(args.checkpoint, fmt, out, direction=args.direction, overwrite=args.overwrite,
                        progress=lambda msg: print(msg + "…", file=sys.stderr))
     print(res.summary())

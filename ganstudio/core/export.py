@@ -35,7 +35,7 @@ from torch import nn
 import ganstudio
 
 FORMATS = ("onnx", "torchscript")
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}  # what each format's files are called
 # ONNX opset 18 (onnxruntime ≥ 1.14, ONNX ≥ 1.13): covers every op the models use, and is what
 # torch's exporter targets natively, so no version conversion step is involved.
 ONNX_OPSET = 18
@@ -46,6 +46,12 @@ ONNX_PACKAGES = "pip install 'ganstudio[export]' (onnx, onnxscript, onnxruntime)
 
 class ExportError(ValueError):
     """An export that cannot be done as asked; str(e) is one clear line."""
+
+
+def format_for(path: str | Path) -> str | None:
+    """The format a file name asks for (.onnx → onnx; .pt, .pth, .ts → torchscript), or None."""
+    suffix = Path(path).suffix.lower()
+    return "onnx" if suffix == ".onnx" else "torchscript" if suffix in (".pt", ".pth", ".ts") else None
 
 
 @dataclass

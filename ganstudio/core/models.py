@@ -277,8 +277,7 @@ def _build_mlp(spec: ModelSpec) -> tuple[Generator, Discriminator]:
             nn.Linear(dw, dw), nn.LeakyReLU(0.2), Dropout(spec.d_dropout),
         )
         d = Discriminator(trunk, (dw,), flat_input=True, num_classes=spec.num_classes,
-                          cond_d=spec.cond_d, minibatch=spec.minibatch,
-                      aux_classifier=spec.aux_classifier)
+                          cond_d=spec.cond_d, minibatch=spec.minibatch, aux_classifier=spec.aux_classifier)
         return g, _finish_d(d, spec)
 
     c, s = spec.channels, spec.image_size

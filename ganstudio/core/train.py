@@ -188,11 +188,6 @@ def _unpack(out, kw: dict) -> tuple:
     return logits, feats, cls
 
 
-def _has_aux(D) -> bool:
-    """True if D (or the module a wrapper holds) has an auxiliary classifier head."""
-    return getattr(getattr(D, "module", D), "aux", None) is not None
-
-
 def model_spec_for(cfg: TrainConfig, data: Dataset) -> ModelSpec:
     if cfg.conditional and data.num_classes == 0:
         raise ConfigError(f"conditional: dataset {data.name} has no labels (use class sub-folders, or conditional=false)")
@@ -339,7 +334,7 @@ class Trainer:
             group["lr"] = cfg.lr_d * f
         real_target = 1.0 - cfg.label_smoothing
         want_feats = cfg.feature_matching > 0
-        aux = cfg.aux_weight if _has_aux(D) else 0.0
+        aux = cfg.aux_weight if D.aux is not None else 0.0  # self.D is the bare module, never a DDP wrapper
         d_kw = dict(features=want_feats, classify=aux > 0)
         grads: dict[str, float] = {}
         B = self.sampler.batch_size

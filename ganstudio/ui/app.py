@@ -36,11 +36,6 @@ def run_studio(argv: list[str] | None = None, open_path: str | None = None) -> i
     app.setOrganizationName("GANStudio")
     app.setApplicationVersion(ganstudio.__version__)
     app.setDesktopFileName("org.ganstudio.GANStudio")  # ties the window to the installed .desktop entry
-    from ganstudio.ui.icons import app_icon
-    from ganstudio.ui.theme import Theme
-
-    app.setWindowIcon(app_icon())
-    Theme.of(app)  # before any window: keeps the system's own palette to return to
     from pathlib import Path
 
     from ganstudio.ui.main_window import MainWindow

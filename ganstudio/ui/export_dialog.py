@@ -34,7 +34,6 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export model")
         self.resize(640, 260)
-        self._thread: threading.Thread | None = None
         self._running = False  # from start() until its result is shown
         form = QFormLayout()
         self.checkpoint_edit = QLineEdit(str(checkpoint or ""))
@@ -83,8 +82,10 @@ class ExportDialog(QDialog):
             self._on_checkpoint_changed()
 
     def _browse_output(self) -> None:
+        from ganstudio.core.export import SUFFIXES
+
         fmt = self.format_combo.currentData()
-        filt = "ONNX (*.onnx)" if fmt == "onnx" else "TorchScript (*.pt)"
+        filt = f"{'ONNX' if fmt == 'onnx' else 'TorchScript'} (*{SUFFIXES[fmt]})"
         path, _ = QFileDialog.getSaveFileName(self, "Export to", self.output_edit.text(), filt)
         if path:
             self.output_edit.setText(path)
@@ -92,7 +93,9 @@ class ExportDialog(QDialog):
     def _default_output(self) -> str:
         ckpt = Path(self.checkpoint_edit.text())
         run = ckpt if ckpt.is_dir() else ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-        suffix = ".onnx" if self.format_combo.currentData() == "onnx" else ".pt"
+        from ganstudio.core.export import SUFFIXES
+
+        suffix = SUFFIXES[self.format_combo.currentData()]
         direction = f"-{self.direction_combo.currentText()}" if self.direction_combo.isEnabled() else ""
         return str(run / f"{run.name}-generator{direction}{suffix}")
 
@@ -114,7 +117,9 @@ class ExportDialog(QDialog):
     def _on_format_changed(self) -> None:
         out = self.output_edit.text()
         if out:
-            self.output_edit.setText(str(Path(out).with_suffix(".onnx" if self.format_combo.currentData() == "onnx" else ".pt")))
+            from ganstudio.core.export import SUFFIXES
+
+            self.output_edit.setText(str(Path(out).with_suffix(SUFFIXES[self.format_combo.currentData()])))
 
     # ------------------------------------------------------------ export
 
@@ -149,8 +154,7 @@ class ExportDialog(QDialog):
             except Exception as e:  # noqa: BLE001 - never a traceback in the GUI
                 self.done.emit(False, f"export failed: {type(e).__name__}: {e}")
 
-        self._thread = threading.Thread(target=work, name="ganstudio-export", daemon=True)
-        self._thread.start()
+        threading.Thread(target=work, name="ganstudio-export", daemon=True).start()
 
     def _on_done(self, ok: bool, message: str) -> None:
         self._running = False
