@@ -16,14 +16,19 @@ def win(qtbot, tmp_path, monkeypatch):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     w = MainWindow(runs_root=tmp_path / "runs", settings=settings)
     w.messages = shown
-    qtbot.addWidget(w)
+
+    def settle(w):
+        # pytest-qt closes and deletes the window before fixture teardown runs, so the
+        # cleanup that needs a live window happens here, just before that close
+        if w.bridge.running:
+            w.bridge.stop()
+            qtbot.waitUntil(lambda: not w.bridge.running, timeout=30_000)
+        w.set_theme("system")  # the palette is the application's: leave it as the next test expects
+        w.explorer.shutdown()
+
+    qtbot.addWidget(w, before_close_func=settle)
     w.show()
     qtbot.waitExposed(w)
     w.activateWindow()  # keyboard shortcuts go to the active window
     w.setFocus()
-    yield w
-    if w.bridge.running:
-        w.bridge.stop()
-        qtbot.waitUntil(lambda: not w.bridge.running, timeout=30_000)
-    w.set_theme("system")  # the palette is the application's: leave it as the next test expects
-    w.explorer.shutdown()
+    return w
