@@ -42,7 +42,7 @@ from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid,
 # Fields a resumed run may change; the rest shape the model, data or optimiser state.
 RESUME_CHANGEABLE = frozenset(
     {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "lr_g", "lr_d",
-     "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise", "lr_decay",
+     "n_critic", "gp_weight", "r1_gamma", "feature_matching", "mode_seeking", "label_smoothing", "instance_noise", "lr_decay",
      "l1_weight", "cycle_weight", "identity_weight", "eval_every", "keep_best",
      "amp", "channels_last", "cudnn_benchmark", "pin_memory"}
 )
@@ -176,6 +176,13 @@ def _optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def mode_seeking_loss(a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN's term (Mao et al. 2019): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|), lower when the
+    two samples differ more than their noise vectors do."""
+    ratio = (a.float() - b.float()).abs().mean() / (za.float() - zb.float()).abs().mean()
+    return 1.0 / (ratio + eps)
 
 
 def _unpack(out, kw: dict) -> tuple:
@@ -341,6 +348,8 @@ class Trainer:
         reuse_fake = cfg.n_critic == 1  # one G forward serves the D step (detached) and the G step
         fake = y = real = None
         feats_real = None
+        seek = cfg.mode_seeking
+        half = B // 2
 
         fp = self.fast
         # --- D (critic) updates
@@ -348,17 +357,19 @@ class Trainer:
             idx = self.sampler.next()
             real = fp.images(self.x.index_select(0, idx))
             y = self.y.index_select(0, idx) if self.y is not None else None
+            # mode seeking pairs sample i with sample half+i: both halves get the same classes
+            y_fake = torch.cat([y[:half], y[:half], y[2 * half:]]) if seek and y is not None else y
             z = torch.randn(B, cfg.z_dim, device=self.device)
             with fp.autocast():
                 if reuse_fake:
-                    fake = G_t(z, y)
+                    fake = G_t(z, y_fake)
                     fake_d = fake.detach()
                 else:
                     with torch.no_grad():
-                        fake_d = G(z, y)
+                        fake_d = G(z, y_fake)
                 real_in, fake_in = self._d_input(real), self._d_input(fake_d)
                 if self.joint_d:
-                    logits, feats, cls = _unpack(D_t(torch.cat([real_in, fake_in]), None if y is None else torch.cat([y, y]),
+                    logits, feats, cls = _unpack(D_t(torch.cat([real_in, fake_in]), None if y is None else torch.cat([y, y_fake]),
                                                      **d_kw), d_kw)
                     lr_, lf_ = logits[:B], logits[B:]
                     if want_feats:
@@ -366,7 +377,7 @@ class Trainer:
                     cls_real = cls[:B] if cls is not None else None
                 else:
                     lr_, feats_r, cls_real = _unpack(D_t(real_in, y, **d_kw), d_kw)
-                    lf_ = D_t(fake_in, y)
+                    lf_ = D_t(fake_in, y_fake)
                     if want_feats:
                         feats_real = feats_r.detach()
                 loss_d = loss.d_loss(lr_, lf_, real_target)
@@ -402,11 +413,15 @@ class Trainer:
             with fp.autocast():
                 if not reuse_fake:
                     z = torch.randn(B, cfg.z_dim, device=self.device)
-                    fake = G_t(z, y)
-                lf_g, feats_fake, cls_fake = _unpack(D(self._d_input(fake), y, **d_kw), d_kw)
+                    fake = G_t(z, y_fake)
+                lf_g, feats_fake, cls_fake = _unpack(D(self._d_input(fake), y_fake, **d_kw), d_kw)
                 loss_g = loss.g_loss(lf_g)
+                if seek and half:
+                    ms = mode_seeking_loss(fake[:half], fake[half:2 * half], z[:half], z[half:2 * half])
+                    self._add_extra("loss/mode_seeking", ms)
+                    loss_g = loss_g + seek * ms
                 if aux:
-                    ce = F.cross_entropy(cls_fake.float(), y)
+                    ce = F.cross_entropy(cls_fake.float(), y_fake)
                     self._add_extra("loss/aux_g", ce)
                     loss_g = loss_g + aux * ce
                 if want_feats:
