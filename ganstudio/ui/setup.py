@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -22,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.config import GROUP_ORDER, PRESETS, TRANSLATION_TASKS, ConfigError, TrainConfig, apply_overrides, field_info
+from ganstudio.core.config import GROUP_ORDER, PRESETS, TRANSLATION_TASKS, TrainConfig, apply_overrides, field_info
 
 GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks",
                 "translation": "Image translation", "run": "Run", "speed": "GPU speed"}

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganstudio.core.checkpoint import RunDir, RunDirError, load_checkpoint
+from ganstudio.core.checkpoint import RunDirError, load_checkpoint
 from ganstudio.core.config import PRESETS, ConfigError, apply_overrides
 from ganstudio.core.events import (
     CheckpointSaved,

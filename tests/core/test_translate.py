@@ -6,7 +6,6 @@ import torch
 from PIL import Image
 
 from ganstudio.core.translate import (
-    FileResult,
     blend_window,
     collect_inputs,
     default_output_dir,
