@@ -75,6 +75,8 @@ class TrainConfig:
     resnet_down: int = _f(2, "translation", "CycleGAN: stride-2 levels in each generator (2 in the paper); 1 keeps the outlines of small (28-64 px) images sharp at the same cost.", minimum=0)
     resnet_blocks: int = _f(6, "translation", "CycleGAN: residual blocks in each generator (6 for 128 px, 9 for 256 px in the paper).", minimum=0)
     norm: str = _f("instance", "translation", "Normalisation in the translation networks: instance norm keeps each image's contrast its own.", choices=("instance", "batch"))
+    jitter: int = _f(0, "translation", "Random jitter: each training pair is shifted by up to this many pixels (edges reflected), the same shift for A and B when paired; the paper's resize-and-crop, so G sees more variety than the files hold (Isola et al. 2017). 0 = off.", minimum=0)
+    mirror: bool = _f(False, "translation", "Mirror training pairs left-right at random (A and B together when paired), as the paper does; leave off for images whose meaning flips (text, digits).")
     g_dropout: float = _f(0.5, "translation", "pix2pix: dropout in the U-Net decoder, the only noise the generator gets.", minimum=0.0)
     # --- run
     steps: int = _f(2000, "run", "Total number of G updates; a resumed run continues up to this.", minimum=1)

@@ -42,7 +42,7 @@ from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid,
 RESUME_CHANGEABLE = frozenset(
     {"steps", "device", "threads", "log_every", "sample_every", "checkpoint_every", "lr_g", "lr_d",
      "n_critic", "gp_weight", "r1_gamma", "feature_matching", "mode_seeking", "label_smoothing", "instance_noise", "lr_decay",
-     "l1_weight", "cycle_weight", "identity_weight", "eval_every", "keep_best",
+     "l1_weight", "cycle_weight", "identity_weight", "jitter", "mirror", "eval_every", "keep_best",
      "amp", "channels_last", "cudnn_benchmark", "pin_memory"}
 )
 

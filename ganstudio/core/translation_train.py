@@ -36,6 +36,27 @@ def translation_spec(cfg: TrainConfig, data: TranslationData, reverse: bool = Fa
     )
 
 
+def jitter_pairs(a: torch.Tensor, b: torch.Tensor, shift: int, mirror: bool, paired: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """pix2pix's random jitter and mirroring of a batch: each image moves by up to `shift` pixels
+    (reflect-padded, so no black borders) and is mirrored with probability 1/2. Paired batches move
+    A[i] and B[i] together, so the pair stays aligned. Draws from torch's RNG, which checkpoints keep."""
+    def draw(n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        offs = torch.randint(0, 2 * shift + 1, (n, 2), device=device) if shift else torch.zeros(n, 2, dtype=torch.long, device=device)
+        flips = torch.rand(n, device=device) < 0.5 if mirror else torch.zeros(n, dtype=torch.bool, device=device)
+        return offs, flips
+
+    def apply(x: torch.Tensor, offs: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if shift:
+            x = torch.nn.functional.pad(x, (shift,) * 4, mode="reflect" if shift < min(h, w) else "replicate")
+            x = torch.stack([x[i, :, int(dy):int(dy) + h, int(dx):int(dx) + w] for i, (dy, dx) in enumerate(offs.tolist())])
+        return torch.where(flips.view(-1, 1, 1, 1), x.flip(-1), x)
+
+    oa, fa = draw(len(a), a.device)
+    ob, fb = (oa, fa) if paired else draw(len(b), b.device)
+    return apply(a, oa, fa), apply(b, ob, fb)
+
+
 def _rgb(x: torch.Tensor) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
@@ -153,8 +174,11 @@ class TranslationTrainer:
         grads: dict[str, float] = {}
         fp = self.fast
         idx = self.sampler.next()
-        a = fp.images(self.a.index_select(0, idx))
-        b = fp.images(self.b.index_select(0, idx if self.sampler_b is None else self.sampler_b.next()))
+        a = self.a.index_select(0, idx)
+        b = self.b.index_select(0, idx if self.sampler_b is None else self.sampler_b.next())
+        if cfg.jitter or cfg.mirror:
+            a, b = jitter_pairs(a, b, cfg.jitter, cfg.mirror, paired=self.sampler_b is None)
+        a, b = fp.images(a), fp.images(b)
         for d in self.discs:
             d.requires_grad_(False)
         try:

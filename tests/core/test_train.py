@@ -80,8 +80,9 @@ def _losses(events, start):
         ("dcgan-mnist", {}),  # dropout in D: the global RNG state must be restored
         ("ring8", {"ema": 0.99, "instance_noise": 0.1, "label_smoothing": 0.1, "lr_decay": True}),
         ("wgan-gp-fashion", {"diffaugment": "translation,cutout", "n_critic": 2}),
-        ("pix2pix-edges2fashion", {"batch_size": 4}),  # U-Net dropout
-        ("cyclegan-horse2zebra", {"batch_size": 2, "pool_size": 4, "resnet_blocks": 2}),  # two samplers, image pools
+        ("cgan-fashion", {"mode_seeking": 1.0}),  # aux classifier, DiffAugment, EMA, paired classes
+        ("pix2pix-edges2fashion", {"batch_size": 4, "jitter": 2, "mirror": True}),  # U-Net dropout, jitter
+        ("cyclegan-horse2zebra", {"batch_size": 2, "pool_size": 4, "resnet_blocks": 2, "jitter": 1, "mirror": True}),  # two samplers, image pools
     ],
 )
 def test_resume_is_exact(preset, extra, tmp_path, tiny_overrides):

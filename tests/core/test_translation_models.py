@@ -330,3 +330,35 @@ def test_unet_48px_works_with_a_depth_that_fits():
 def test_bad_patchgan_specs_name_the_problem(in_ch, kw, msg):
     with pytest.raises(ValueError, match=msg):
         build_patchgan(in_ch, TranslationSpec(**kw))
+
+
+def test_jitter_moves_pairs_together_within_the_shift():
+    from ganstudio.core.translation_train import jitter_pairs
+
+    torch.manual_seed(0)
+    a = torch.full((64, 1, 16, 16), -1.0)
+    a[:, :, 7, 5] = 1.0  # one bright pixel left of centre
+    b = torch.cat([a, -a], 1)  # a 2-channel partner that must stay aligned with a
+    ja, jb = jitter_pairs(a, b, shift=2, mirror=True)
+    assert ja.shape == a.shape and jb.shape == b.shape
+    assert torch.equal(jb[:, :1], ja) and torch.equal(jb[:, 1:], -ja)  # A and B moved as one
+    ys, xs = [], []
+    for img in ja[:, 0]:
+        (y, x), = (img == 1).nonzero().tolist()  # reflect padding cannot duplicate a pixel this far in
+        ys.append(y)
+        xs.append(min(x, 15 - x) if x > 7 else x)  # undo the mirror
+    assert set(ys) == set(range(5, 10))  # every shift in -2..2 is drawn, none beyond
+    assert set(xs) <= set(range(3, 8))
+    mirrored = sum(int((img == 1).nonzero()[0, 1]) > 7 for img in ja[:, 0])
+    assert 16 < mirrored < 48  # about half
+
+
+def test_jitter_of_unpaired_batches_is_independent_and_off_means_unchanged():
+    from ganstudio.core.translation_train import jitter_pairs
+
+    torch.manual_seed(1)
+    a = torch.randn(32, 3, 8, 8)
+    ja, jb = jitter_pairs(a, a.clone(), shift=1, mirror=True, paired=False)
+    assert not torch.equal(ja, jb)
+    same_a, same_b = jitter_pairs(a, a.clone(), shift=0, mirror=False)
+    assert torch.equal(same_a, a) and torch.equal(same_b, a)
