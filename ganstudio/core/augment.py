@@ -29,6 +29,18 @@ def _color(x: Tensor) -> Tensor:
     return (x - mean) * (_uniform(n, x) + 0.5) + mean
 
 
+def shift_images(x: Tensor, dy: Tensor, dx: Tensor, sh: int, sw: int, mode: str = "constant") -> Tensor:
+    """Image n's content moved down by dy[n] and right by dx[n] pixels (|dy| <= sh, |dx| <= sw); the
+    uncovered border is filled by `mode` padding (zeros, or "reflect" for no visible border)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (sw, sw, sh, sh), mode=mode).permute(0, 2, 3, 1)  # (N, H+2sh, W+2sw, C)
+    rows = torch.arange(h, device=x.device).view(1, h, 1) - dy.view(n, 1, 1) + sh  # (N, H, 1) source rows
+    cols = torch.arange(w, device=x.device).view(1, 1, w) - dx.view(n, 1, 1) + sw  # (N, 1, W) source cols
+    batch = torch.arange(n, device=x.device).view(n, 1, 1)
+    # Gathering by index keeps the op differentiable w.r.t. x (each output pixel copies one input).
+    return padded[batch, rows, cols].permute(0, 3, 1, 2)  # (N, C, H, W)
+
+
 def _translation(x: Tensor) -> Tensor:
     n, _, h, w = x.shape
     sh, sw = int(h * TRANSLATION_RATIO + 0.5), int(w * TRANSLATION_RATIO + 0.5)
@@ -36,12 +48,7 @@ def _translation(x: Tensor) -> Tensor:
         return x
     dy = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)  # content moves down by dy
     dx = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
-    padded = F.pad(x, (sw, sw, sh, sh)).permute(0, 2, 3, 1)  # (N, H+2sh, W+2sw, C), zeros outside
-    rows = torch.arange(h, device=x.device).view(1, h, 1) - dy + sh  # (N, H, 1) source rows
-    cols = torch.arange(w, device=x.device).view(1, 1, w) - dx + sw  # (N, 1, W) source cols
-    batch = torch.arange(n, device=x.device).view(n, 1, 1)
-    # Gathering by index keeps the op differentiable w.r.t. x (each output pixel copies one input).
-    return padded[batch, rows, cols].permute(0, 3, 1, 2)  # (N, C, H, W)
+    return shift_images(x, dy, dx, sh, sw)
 
 
 def _cutout(x: Tensor) -> Tensor:

@@ -40,17 +40,18 @@ def jitter_pairs(a: torch.Tensor, b: torch.Tensor, shift: int, mirror: bool, pai
     """pix2pix's random jitter and mirroring of a batch: each image moves by up to `shift` pixels
     (reflect-padded, so no black borders) and is mirrored with probability 1/2. Paired batches move
     A[i] and B[i] together, so the pair stays aligned. Draws from torch's RNG, which checkpoints keep."""
+    from ganstudio.core.augment import shift_images
+
     def draw(n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        offs = torch.randint(0, 2 * shift + 1, (n, 2), device=device) if shift else torch.zeros(n, 2, dtype=torch.long, device=device)
-        flips = torch.rand(n, device=device) < 0.5 if mirror else torch.zeros(n, dtype=torch.bool, device=device)
+        offs = torch.randint(-shift, shift + 1, (n, 2), device=device) if shift else None
+        flips = torch.rand(n, device=device) < 0.5 if mirror else None
         return offs, flips
 
-    def apply(x: torch.Tensor, offs: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if shift:
-            x = torch.nn.functional.pad(x, (shift,) * 4, mode="reflect" if shift < min(h, w) else "replicate")
-            x = torch.stack([x[i, :, int(dy):int(dy) + h, int(dx):int(dx) + w] for i, (dy, dx) in enumerate(offs.tolist())])
-        return torch.where(flips.view(-1, 1, 1, 1), x.flip(-1), x)
+    def apply(x: torch.Tensor, offs: torch.Tensor | None, flips: torch.Tensor | None) -> torch.Tensor:
+        if offs is not None:
+            mode = "reflect" if shift < min(x.shape[-2:]) else "replicate"
+            x = shift_images(x, offs[:, 0], offs[:, 1], shift, shift, mode)
+        return x if flips is None else torch.where(flips.view(-1, 1, 1, 1), x.flip(-1), x)
 
     oa, fa = draw(len(a), a.device)
     ob, fb = (oa, fa) if paired else draw(len(b), b.device)
