@@ -357,7 +357,10 @@ class Trainer:
             real = fp.images(self.x.index_select(0, idx))
             y = self.y.index_select(0, idx) if self.y is not None else None
             # mode seeking pairs sample i with sample half+i: both halves get the same classes
-            y_fake = torch.cat([y[:half], y[:half], y[2 * half:]]) if seek and y is not None else y
+            pair = None
+            if seek and y is not None:
+                pair = torch.cat([torch.arange(half), torch.arange(half), torch.arange(2 * half, B)]).to(y.device)
+            y_fake = y.index_select(0, pair) if pair is not None else y
             z = torch.randn(B, cfg.z_dim, device=self.device)
             with fp.autocast():
                 if reuse_fake:
@@ -386,7 +389,9 @@ class Trainer:
                     loss_d = loss_d + aux * ce
             if loss.penalty == "gp":
                 with fp.full_precision():
-                    gp = gradient_penalty(D, real_in.float(), fake_in.float(), y)
+                    # each interpolate lies between a real and a fake of one class, scored under that class
+                    real_gp = real_in if pair is None else real_in.index_select(0, pair)
+                    gp = gradient_penalty(D, real_gp.float(), fake_in.float(), y_fake)
                 self._add_extra("loss/gp", gp)
                 loss_d = loss_d + cfg.gp_weight * gp
             elif loss.penalty == "r1":
