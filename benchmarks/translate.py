@@ -14,9 +14,11 @@ its dataset's held-out images, which neither the generator nor the judging class
   higher.
 - pix2pix-edges2fashion: L1 to the target, and the share of outputs the Fashion-MNIST
   classifier puts in the target's class (goal ≥ 0.85; the classifier's accuracy on the real
-  targets is printed next to it).
+  targets is printed next to it).  `--ceiling` also trains a classifier by the judge's own recipe
+  on the edge maps alone and scores it on the same held-out rows: what the edges tell about the
+  class, which no edges -> item -> judge chain can beat.
 
-    python benchmarks/translate.py [--only speed|cyclegan|pix2pix] [--steps-scale 1.0]
+    python benchmarks/translate.py [--only speed|cyclegan|pix2pix] [--steps-scale 1.0] [--ceiling]
 
 In the JSON line, `cyclegan_cycle_l1_a` is a ceiling and the `_cpu_s` figures are reports,
 every other goal a floor.  A partial run (--only, --steps-scale, --set) never claims the goal.
@@ -86,6 +88,24 @@ def train_and_score(preset: str, workdir: Path, steps_scale: float, threads: int
     return {**scores, "steps": finished.step, "cpu_s": cpu_s, "wall_s": wall_s}
 
 
+def edge_ceiling() -> float:
+    """Held-out accuracy of a classifier trained on edges2fashion's A side (the edge maps) alone,
+    with the recipe and training rows of the shipped Fashion-MNIST judge."""
+    from ganstudio.core.classifier import builtin_classifier, train_classifier
+    from ganstudio.core.data import evaluation_split, load_dataset
+    from ganstudio.core.pairs import load_translation_data
+
+    data = load_translation_data("edges2fashion", 32, 1)
+    judge = builtin_classifier("fashion")
+    ds = load_dataset("fashion")
+    train, _ = evaluation_split(ds.labels)
+    meta = judge.meta
+    clf = train_classifier(data.a, ds.labels[train], judge.classes, dataset="edges2fashion edges", epochs=meta["epochs"],
+                           batch_size=meta["batch_size"], lr=meta["lr"], width=meta["width"], mirror=meta["mirror"],
+                           seed=meta["seed"], held_out=(data.held_out_a, data.held_out_labels))
+    return float(clf.held_out_accuracy)
+
+
 def speed(args) -> float:
     from ganstudio.core.translation_models import TranslationSpec, build_generator
 
@@ -122,6 +142,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply the presets' steps (0.05 for a smoke run)")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="pix2pix: also train a classifier on the edge maps alone (the judge's recipe, minutes on a CPU)")
     add_set_option(ap)
     args = ap.parse_args()
     extra = set_overrides(ap, args)
@@ -151,6 +173,11 @@ def main() -> None:
             res.update({"pix2pix_l1": round(r["l1"], 4), "pix2pix_class_agreement": round(r["class_agreement"], 4),
                         "pix2pix_real_accuracy": round(r["real_accuracy"], 4), "pix2pix_cpu_s": round(r["cpu_s"], 1),
                         "pix2pix_wall_s": round(r["wall_s"], 1)})
+            if args.ceiling:
+                c = edge_ceiling()
+                print(f"a classifier trained on the edge maps alone (the judge's recipe) names {100 * c:.1f}% of the "
+                      f"held-out items: the most any edges -> item -> judge chain can reach", flush=True)
+                res["pix2pix_edge_only_accuracy"] = round(c, 4)
     checks = {"ratio": lambda v, g: v >= g, "cyclegan_zebra_share": lambda v, g: v >= g,
               "cyclegan_cycle_l1_a": lambda v, g: v <= g, "pix2pix_class_agreement": lambda v, g: v >= g}
     met = all(checks[k](res[k], g) for k, g in GOALS.items() if k in res)
