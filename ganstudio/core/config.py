@@ -286,9 +286,9 @@ _preset(
 _preset(
     "cgan-mnist",
     "Conditional DCGAN on MNIST (label embedding in G, projection D): ask for any digit. EMA of G and lr decay "
-    "make the samples sharp within 10 CPU-minutes.",
-    dataset="mnist", model="dcgan-tf", conditional=True, cond_d="projection", loss="ns", batch_size=128,
-    ema=0.999, lr_decay=True, steps=1500,
+    "make the samples sharp; batch 64 buys twice the updates of batch 128 in the same 10 CPU-minutes.",
+    dataset="mnist", model="dcgan-tf", conditional=True, cond_d="projection", loss="ns", batch_size=64,
+    ema=0.999, lr_decay=True, steps=3000,
 )
 _preset(
     "cgan-fashion",
