@@ -294,9 +294,9 @@ _preset(
     "cgan-fashion",
     "Conditional DCGAN on Fashion-MNIST (label embedding in G, projection D): ask for any garment. An auxiliary "
     "classifier keeps look-alike garments apart, mode seeking gives each garment many looks, DiffAugment stops D "
-    "memorising 9,000 images; EMA of G and lr decay, sized for 30 CPU-minutes.",
+    "memorising 9,000 images; EMA of G and lr decay, sized for one CPU-hour (a minute or two on a GPU).",
     dataset="fashion", model="dcgan-tf", conditional=True, cond_d="projection", loss="ns", batch_size=128,
-    aux_weight=1.0, mode_seeking=1.0, diffaugment="translation,cutout", ema=0.999, lr_decay=True, steps=4400,
+    aux_weight=1.0, mode_seeking=1.0, diffaugment="translation,cutout", ema=0.999, lr_decay=True, steps=8800,
 )
 _preset(
     "dcgan-fashion",
