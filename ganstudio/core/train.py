@@ -349,6 +349,10 @@ class Trainer:
         feats_real = None
         seek = cfg.mode_seeking
         half = B // 2
+        # mode seeking pairs sample i with sample half+i: fakes get the classes of rows `pair` of the batch
+        pair = None
+        if seek and self.y is not None:
+            pair = torch.cat([torch.arange(half), torch.arange(half), torch.arange(2 * half, B)]).to(self.device)
 
         fp = self.fast
         # --- D (critic) updates
@@ -356,10 +360,6 @@ class Trainer:
             idx = self.sampler.next()
             real = fp.images(self.x.index_select(0, idx))
             y = self.y.index_select(0, idx) if self.y is not None else None
-            # mode seeking pairs sample i with sample half+i: both halves get the same classes
-            pair = None
-            if seek and y is not None:
-                pair = torch.cat([torch.arange(half), torch.arange(half), torch.arange(2 * half, B)]).to(y.device)
             y_fake = y.index_select(0, pair) if pair is not None else y
             z = torch.randn(B, cfg.z_dim, device=self.device)
             with fp.autocast():
