@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ganstudio.core import health
+from ganstudio.core.augment import shift_images
 from ganstudio.core.config import ConfigError, TrainConfig, to_toml
 from ganstudio.core.pairs import TranslationData
 from ganstudio.core.sampling import make_grid
@@ -40,8 +41,6 @@ def jitter_pairs(a: torch.Tensor, b: torch.Tensor, shift: int, mirror: bool, pai
     """pix2pix's random jitter and mirroring of a batch: each image moves by up to `shift` pixels
     (reflect-padded, so no black borders) and is mirrored with probability 1/2. Paired batches move
     A[i] and B[i] together, so the pair stays aligned. Draws from torch's RNG, which checkpoints keep."""
-    from ganstudio.core.augment import shift_images
-
     def draw(n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         offs = torch.randint(-shift, shift + 1, (n, 2), device=device) if shift else None
         flips = torch.rand(n, device=device) < 0.5 if mirror else None
