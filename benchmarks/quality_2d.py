@@ -30,7 +30,7 @@ from ganstudio.core.config import PRESETS, apply_overrides
 from ganstudio.core.data import load_dataset
 from ganstudio.core.events import Control, Paused, RunFinished, StepMetrics
 from ganstudio.core.metrics2d import mode_metrics
-from ganstudio.core.sampling import load_generator
+from ganstudio.core.inference import load_generator
 from ganstudio.core.train import iter_train
 
 N_SAMPLES = 2_500  # PacGAN's evaluation sample count

@@ -10,27 +10,14 @@ import time
 from pathlib import Path
 
 import ganstudio
+from ganstudio.core.errors import UserError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-class UsageError(ValueError):
+class UsageError(UserError):
     """Bad command-line input; reported as one line, exit 2."""
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from ganstudio.core.checkpoint import CheckpointError, RunDirError
-    from ganstudio.core.config import ConfigError
-    from ganstudio.core.classifier import ClassifierError
-    from ganstudio.core.data import DataError
-    from ganstudio.core.evaluate import EvalError
-    from ganstudio.core.export import ExportError
-    from ganstudio.core.registry import UnknownNameError
-    from ganstudio.core.synthetic import SyntheticDatasetError
-
-    return (UsageError, ConfigError, DataError, CheckpointError, RunDirError, UnknownNameError, EvalError, ClassifierError,
-            ExportError, SyntheticDatasetError)
 
 
 # ---------------------------------------------------------------- helpers
@@ -282,7 +269,8 @@ def cmd_sample(args) -> int:
 
     from ganstudio.core import latent
     from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
-    from ganstudio.core.sampling import grid_columns, load_generator, make_grid, scatter_plot
+    from ganstudio.core.inference import load_generator
+    from ganstudio.core.sampling import grid_columns, make_grid, scatter_plot
 
     if args.export_dataset:
         return _export_dataset(args)
@@ -379,7 +367,7 @@ def cmd_export(args) -> int:
 
 def cmd_translate(args) -> int:
     from ganstudio.core.translate import collect_inputs, default_output_dir, translate_files
-    from ganstudio.core.translation_train import load_translator
+    from ganstudio.core.inference import load_translator
 
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
@@ -487,7 +475,7 @@ def cmd_eval(args) -> int:
 
     from ganstudio.core.checkpoint import RunDir
     from ganstudio.core.evaluate import evaluate, load_run_data, parse_metrics, record
-    from ganstudio.core.train import config_from_checkpoint
+    from ganstudio.core.inference import config_from_checkpoint, signature_of
 
     metrics = parse_metrics(args.metrics)
     if args.threads:
@@ -500,7 +488,7 @@ def cmd_eval(args) -> int:
         raise UsageError(f"{target}: no checkpoint here (give a .pt file, or a run folder with checkpoints/latest.pt)")
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
     cfg, state = config_from_checkpoint(ckpt)
-    if state.get("task") == "translate":
+    if signature_of(state).kind == "translate":
         return _eval_translation(ckpt, run_dir, args)
     data = load_run_data(cfg, args.dataset)
     t0 = time.perf_counter()
@@ -621,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_studio(open_path=getattr(args, "path", None))
     try:
         return args.func(args)
-    except _user_errors() as e:
+    except UserError as e:
         from ganstudio.core.distributed import from_env
 
         if from_env().main:  # under torchrun, rank 0 speaks for the job

@@ -15,16 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
+from ganstudio.core.errors import CheckpointError, RunDirError  # noqa: F401  (raised here, caught by callers)
+
+FORMAT_VERSION = 2  # 2: families (named networks, optimiser groups and parts); 1 is upgraded on reading
 CHECKPOINT_KIND = "ganstudio-train"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; str(e) is one clear line."""
-
-
-class RunDirError(ValueError):
-    """A run directory that cannot be used as asked; str(e) is one clear line."""
 
 
 # ---------------------------------------------------------------- atomic files

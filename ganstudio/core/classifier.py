@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ganstudio.core.checkpoint import atomic_write_bytes
 from ganstudio.core.data import resources_dir
+from ganstudio.core.errors import UserError
 
 SIZE = 28  # every classifier sees 1×28×28 in [-1, 1]; other inputs are converted by `prepare`
 FORMAT = "ganstudio-classifier"
@@ -30,7 +31,7 @@ FORMAT_VERSION = 1
 MIRROR_SAFE = {"mnist": False, "fashion": True, "animals": True}
 
 
-class ClassifierError(ValueError):
+class ClassifierError(UserError):
     """A classifier file that is missing or unusable; str(e) is one clear line."""
 
 

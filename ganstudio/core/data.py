@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ganstudio.core.errors import UserError
 from ganstudio.core.registry import Registry
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Bad or unusable dataset; str(e) is one clear line for the user."""
 
 

@@ -32,8 +32,9 @@ from ganstudio.core.classifier import (
     train_classifier,
 )
 from ganstudio.core.data import Dataset, DataError, evaluation_split, load_dataset
+from ganstudio.core.errors import UserError
 from ganstudio.core.metrics2d import mode_metrics
-from ganstudio.core.sampling import LoadedGenerator, load_generator
+from ganstudio.core.inference import LoadedGenerator, config_from_checkpoint, load_generator
 
 METRIC_NAMES = ("fd", "kid", "is", "pr", "tstr", "modes", "diversity")
 # TSTR trains a classifier (minutes on a CPU), so it runs only when asked for by name.
@@ -46,7 +47,7 @@ USER_CLASSIFIER_EPOCHS = 15
 MIN_PER_CLASS = 10  # fewer labelled images per class than this cannot train a useful judge
 
 
-class EvalError(ValueError):
+class EvalError(UserError):
     """An evaluation that cannot run as asked; str(e) is one clear line."""
 
 
@@ -154,11 +155,10 @@ def evaluate(checkpoint: str | Path, metrics: tuple[str, ...] = DEFAULT_METRICS,
     if n < 10:
         raise EvalError(f"-n must be at least 10 samples, not {n}")
     checkpoint = str(checkpoint)
-    gen = load_generator(checkpoint)  # refuses translation models with a clear message
+    cfg, state = config_from_checkpoint(checkpoint)
+    gen = load_generator(checkpoint, state=state)  # refuses translation models with a clear message
     if data is None:
-        from ganstudio.core.train import config_from_checkpoint
-
-        data = load_run_data(config_from_checkpoint(checkpoint)[0])
+        data = load_run_data(cfg)
     out = Evaluation(checkpoint=checkpoint, step=gen.step, n=n)
     say = progress or (lambda _msg: None)
 

@@ -85,11 +85,6 @@ class RunFinished(Event):
     checkpoint: str          # the last good checkpoint ('' if none)
 
 
-# Settings the loop accepts between steps without a restart.
-LIVE_SETTINGS = ("lr_g", "lr_d", "n_critic", "gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise",
-                 "l1_weight", "cycle_weight", "identity_weight")
-
-
 class Control:
     """Thread-safe flags the loop reads between steps: stop, pause/resume, single step, live settings.
 
@@ -134,9 +129,8 @@ class Control:
             self._cond.notify_all()
 
     def set(self, **changes: Any) -> None:
-        unknown = set(changes) - set(LIVE_SETTINGS)
-        if unknown:
-            raise ValueError(f"not changeable while training: {', '.join(sorted(unknown))}; live settings: {', '.join(LIVE_SETTINGS)}")
+        """Settings for the loop to apply between steps; it refuses (with a warning event) any field
+        that is not live for its family (config.live_fields)."""
         with self._cond:
             self._changes.update(changes)
 

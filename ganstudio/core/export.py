@@ -34,6 +34,8 @@ from torch import nn
 
 import ganstudio
 
+from ganstudio.core.errors import UserError
+
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}  # what each format's files are called
 # ONNX opset 18 (onnxruntime ≥ 1.14, ONNX ≥ 1.13): covers every op the models use, and is what
@@ -44,7 +46,7 @@ PARITY_BATCHES = (1, 3)  # checked batch sizes; the graph is traced at batch 2
 ONNX_PACKAGES = "pip install 'ganstudio[export]' (onnx, onnxscript, onnxruntime)"
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """An export that cannot be done as asked; str(e) is one clear line."""
 
 
@@ -104,16 +106,14 @@ class Exportable:
 
 def load_exportable(checkpoint: str | Path, direction: str = "AtoB") -> Exportable:
     """The network of a checkpoint (generator or translation model) with its inputs, ready to export."""
-    from ganstudio.core.checkpoint import load_checkpoint
+    from ganstudio.core.inference import load_generator, load_translator, read_checkpoint, signature_of
 
-    state = load_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint)
     step = int(state.get("step", 0))
-    meta = {"producer": f"GAN Studio {ganstudio.__version__}", "step": step, "model": state.get("model_name", "?"),
-            "value_range": [-1.0, 1.0]}
-    if state.get("task") == "translate":
-        from ganstudio.core.translation_train import load_translator
-
-        G, size, in_ch, names = load_translator(str(checkpoint), direction)
+    meta = {"producer": f"GAN Studio {ganstudio.__version__}", "step": step, "family": state["family"],
+            "model": state["meta"].get("model", state["family"]), "value_range": [-1.0, 1.0]}
+    if signature_of(state).kind == "translate":
+        G, size, in_ch, names = load_translator(str(checkpoint), direction, state=state)
         out_ch = _out_channels(G, in_ch, size)
         src, dst = (names[0], names[1]) if direction == "AtoB" else (names[1], names[0])
         g = torch.Generator().manual_seed(0)
@@ -127,9 +127,7 @@ def load_exportable(checkpoint: str | Path, direction: str = "AtoB") -> Exportab
                     in_channels=in_ch, out_channels=out_ch)
         return Exportable(G, make(2), make, ("image",), "translated", ins, outs, meta)
 
-    from ganstudio.core.sampling import load_generator
-
-    gen = load_generator(str(checkpoint))
+    gen = load_generator(str(checkpoint), state=state)
     module = SampleGenerator(gen.G).eval()
     g = torch.Generator().manual_seed(0)
     k = gen.num_classes
@@ -141,7 +139,7 @@ def load_exportable(checkpoint: str | Path, direction: str = "AtoB") -> Exportab
     ins = {"z": f"(N, {gen.z_dim}) float32, standard normal"}
     if k:
         ins["y"] = f"(N,) int64 class index 0..{k - 1}"
-    out_shape = tuple(getattr(gen.G, "out_shape", ()))
+    out_shape = tuple(signature_of(state).entry().outputs[0].shape)
     if gen.kind == "points":
         out_name, outs = "points", {"points": "(N, 2) float32"}
     else:

@@ -55,7 +55,7 @@ class HealthMonitor:
     def __init__(self, cfg, output_kind: str, real_ref: torch.Tensor):
         self.cfg = cfg
         self.output_kind = output_kind
-        self.real_spread = spread(real_ref)
+        self.real_spread = spread(real_ref) if real_ref is not None else 0.0  # 0: no diversity check
         self.counts = {"d_overpowering": 0, "vanishing_g_grad": 0}
         self.armed = {k: True for k in ADVICE}
         self.g_grad_early: list[float] = []
@@ -75,7 +75,7 @@ class HealthMonitor:
 
     def check_metrics(self, step: int, v: dict[str, float]) -> list[HealthWarning]:
         out = []
-        if self.output_kind == "prob":
+        if self.output_kind == "prob" and "d/real" in v and "d/fake" in v:  # a family may log neither
             holds = self._persistent("d_overpowering", v["d/real"] > D_CONFIDENT and v["d/fake"] < 1 - D_CONFIDENT)
             w = self._report(
                 "d_overpowering", holds, step,

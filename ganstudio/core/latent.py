@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ganstudio.core.sampling import LoadedGenerator, make_grid, to_uint8
+from ganstudio.core.inference import LoadedGenerator
+from ganstudio.core.sampling import make_grid, to_uint8
 
 
 def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
+from ganstudio.core.errors import UserError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(ValueError):
+class UnknownNameError(UserError):
     """A name that no registry entry has; the message lists the valid names."""
 
 

@@ -1,14 +1,11 @@
-"""Turning generator output into pictures (grids, 2-D scatter plots) and sampling from checkpoints."""
+"""Turning generator output into pictures: sample grids and 2-D scatter plots."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from ganstudio.core.checkpoint import CheckpointError, load_checkpoint
 
 
 def to_uint8(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -76,69 +73,3 @@ def conditional_labels(num_classes: int, count: int) -> torch.Tensor:
     """Labels for a class-per-row grid: each class repeated ceil(count / classes) times."""
     per = max(1, math.ceil(count / num_classes))
     return torch.arange(num_classes).repeat_interleave(per)
-
-
-@dataclass
-class LoadedGenerator:
-    """A generator rebuilt from a checkpoint, with what is needed to sample it."""
-
-    G: torch.nn.Module
-    z_dim: int
-    kind: str
-    num_classes: int
-    classes: tuple[str, ...]
-    centers: np.ndarray | None
-    sigma: float | None
-    step: int
-
-    @torch.inference_mode()
-    def sample(self, n: int, seed: int = 0, label: int | None = None, psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """n samples from the seed's stream of latents (sample 0 is `seed_to_z(seed)`), truncated by ψ."""
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.z_dim, generator=g) * psi
-        y = None
-        if self.num_classes:
-            if label is None:
-                y = conditional_labels(self.num_classes, n)[:n] if n >= self.num_classes else torch.arange(n) % self.num_classes
-            else:
-                y = torch.full((n,), label, dtype=torch.long)
-        elif label is not None:
-            raise CheckpointError("this model was trained without labels; --class needs a conditional model")
-        return self.G(z, y), y
-
-
-def load_generator(path: str) -> LoadedGenerator:
-    """Rebuild G (EMA weights when the run kept them) from a checkpoint, in eval mode on the CPU."""
-    from ganstudio.core.models import ModelSpec, build_models
-
-    from ganstudio.core.models import MODELS
-
-    state = load_checkpoint(path)
-    name = state.get("model_name", "?")
-    if state.get("task", "generate") != "generate" or name not in MODELS:
-        raise CheckpointError(
-            f"{path}: holds a {name} image-translation model, not a generator of samples from noise; "
-            "translate images with it instead"
-        )
-    try:
-        spec = ModelSpec(**state["model_spec"])
-        # Built on the meta device: no weight initialisation, so no draw from the global RNG
-        # that a training thread in the same process may be using (exact resume depends on it).
-        with torch.device("meta"):
-            G, _ = build_models(state["model_name"], spec)
-        G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"], assign=True)
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{path}: checkpoint does not match its model ({str(e).splitlines()[0][:120]})") from None
-    G.eval()
-    data = state.get("dataset", {})
-    centers = data.get("centers")
-    return LoadedGenerator(
-        G=G,
-        z_dim=spec.z_dim,
-        kind=spec.kind,
-        num_classes=spec.num_classes,
-        classes=tuple(data.get("classes", ())),
-        centers=None if centers is None else np.asarray(centers, np.float64),
-        sigma=data.get("sigma"),
-        step=int(state.get("step", 0)),
-    )

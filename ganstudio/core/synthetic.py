@@ -27,10 +27,12 @@ from PIL import Image
 
 import ganstudio
 
+from ganstudio.core.errors import UserError
+
 BATCH = 500
 
 
-class SyntheticDatasetError(ValueError):
+class SyntheticDatasetError(UserError):
     """A dataset export that cannot be done as asked; str(e) is one clear line."""
 
 
@@ -54,7 +56,7 @@ def folder_name(name: str, index: int) -> str:
 def export_dataset(checkpoint: str | Path, out: str | Path, n: int, *, seed: int = 0, psi: float = 1.0,
                    tstr: bool = True, progress: Callable[[str], None] | None = None) -> SyntheticDataset:
     """Write n generated images (classes balanced) of a conditional checkpoint as class folders of PNGs."""
-    from ganstudio.core.sampling import load_generator
+    from ganstudio.core.inference import load_generator
 
     say = progress or (lambda _msg: None)
     out = Path(out)
@@ -126,7 +128,7 @@ def export_dataset(checkpoint: str | Path, out: str | Path, n: int, *, seed: int
 def _score(result: SyntheticDataset, checkpoint, u8: torch.Tensor, labels: torch.Tensor, seed: int, say) -> None:
     """TSTR of the written images against the run's real data, when a judge exists for it."""
     from ganstudio.core.evaluate import EvalError, judge_for, load_run_data, tstr_accuracy
-    from ganstudio.core.train import config_from_checkpoint
+    from ganstudio.core.inference import config_from_checkpoint
 
     try:
         cfg, _ = config_from_checkpoint(checkpoint)

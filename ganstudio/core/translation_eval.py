@@ -6,11 +6,10 @@ from pathlib import Path
 
 import torch
 
-from ganstudio.core.checkpoint import CheckpointError
 from ganstudio.core.classifier import builtin_classifier
-from ganstudio.core.pairs import TranslationData, load_translation_data
-from ganstudio.core.train import config_from_checkpoint
-from ganstudio.core.translation_train import load_translator
+from ganstudio.core.families import FAMILIES
+from ganstudio.core.inference import config_from_checkpoint, load_translator, require_kind, signature_of
+from ganstudio.core.pairs import TranslationData
 
 
 @torch.inference_mode()
@@ -23,37 +22,37 @@ def _l1(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def evaluate_translation(checkpoint: str | Path, data: TranslationData | None = None, batch: int = 200) -> dict:
-    """Score a pix2pix or CycleGAN checkpoint; values are in [-1, 1] pixel units and shares in [0, 1].
+    """Score a translation checkpoint (pix2pix, CycleGAN, ...); values in [-1, 1] pixel units, shares in [0, 1].
 
     Uses the held-out images of built-in sets, otherwise the training images ("on" says which).
-    pix2pix: `l1` to the target and, with a classifier for the set, `class_agreement` (share of
+    One-way models (paired data): `l1` to the target and, with a classifier for the set, `class_agreement` (share of
     outputs put in the target's class) next to `real_accuracy` (the classifier on the targets).
-    CycleGAN: `cycle_l1_a` = |F(G(a)) − a|, `cycle_l1_b` = |G(F(b)) − b|, and with a classifier whose
+    Two-way models: `cycle_l1_a` = |F(G(a)) − a|, `cycle_l1_b` = |G(F(b)) − b|, and with a classifier whose
     classes include both domain names, `a_to_b_share` (G(a) called B), `b_to_a_share`, and
     `a_as_b_before` (untranslated A called B: the floor the translation is measured against).
     """
     cfg, state = config_from_checkpoint(checkpoint)
-    if state.get("task") != "translate":
-        raise CheckpointError(f"{checkpoint}: not an image-translation model")
+    sig = signature_of(state)
+    require_kind(checkpoint, state, sig, "translate")
     if data is None:
-        data = load_translation_data(cfg.dataset, cfg.image_size, cfg.channels)
+        data = FAMILIES.get(cfg.family).load_data(cfg)
     held = data.held_out_a is not None and data.held_out_b is not None
     a, b = (data.held_out_a, data.held_out_b) if held else (data.a, data.b)
     name_a, name_b = data.direction_names
-    G = load_translator(str(checkpoint), "AtoB")[0]
-    out = {"model": state.get("model_name"), "step": int(state.get("step", 0)), "dataset": data.name,
+    G = load_translator(str(checkpoint), "AtoB", state=state)[0]
+    out = {"model": state["family"], "step": int(state.get("step", 0)), "dataset": data.name,
            "on": "held-out" if held else "training",
            "n_a": len(a), "n_b": len(b)}
     clf = builtin_classifier(data.judge) if data.judge else None
     fake_b = _run(G, a, batch)
-    if state.get("model_name") == "pix2pix":
+    if len(sig.entries) == 1:
         out["l1"] = _l1(fake_b, b[:len(fake_b)])
         labels = data.held_out_labels if held else None
         if clf is not None and labels is not None:
             out["class_agreement"] = float((clf.predict(fake_b) == labels).float().mean())
             out["real_accuracy"] = clf.accuracy(b, labels)
         return out
-    F = load_translator(str(checkpoint), "BtoA")[0]
+    F = load_translator(str(checkpoint), "BtoA", state=state)[0]
     fake_a = _run(F, b, batch)
     out["cycle_l1_a"] = _l1(_run(F, fake_b, batch), a)
     out["cycle_l1_b"] = _l1(_run(G, fake_a, batch), b)

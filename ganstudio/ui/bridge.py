@@ -126,10 +126,10 @@ class TrainBridge(QObject):
                     else:
                         self._events.append(ev)
         except Exception as e:  # bad data, bad config, a full disk: a message, not a crash
-            from ganstudio.cli import _user_errors
+            from ganstudio.core.errors import UserError
 
-            msg = str(e) if isinstance(e, _user_errors()) else f"{type(e).__name__}: {e}"
-            if not isinstance(e, _user_errors()):
+            msg = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+            if not isinstance(e, UserError):
                 traceback.print_exc()
             with self._lock:
                 self._events.append(("failed", msg))

@@ -1,4 +1,5 @@
-"""CurvesPanel: losses, D outputs, gradient norms and speed, plotted live with pyqtgraph."""
+"""CurvesPanel: losses, D outputs, gradient norms and speed, plotted live with pyqtgraph; the lines
+follow what the run logs, placed by its family's declared curves."""
 
 from __future__ import annotations
 
@@ -11,14 +12,26 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-# (plot title, [(metric key, pen colour, legend name)])
-PLOTS = (
-    ("Loss", [("loss/d", "#d62728", "D"), ("loss/g", "#1f77b4", "G")]),
-    ("D output", [("d/real", "#2ca02c", "D(x)"), ("d/fake", "#ff7f0e", "D(G(z))")]),
-    ("Gradient norm", [("grad_norm/d", "#d62728", "D"), ("grad_norm/g", "#1f77b4", "G")]),
-    ("Images / s", [("img_per_s", "#7f7f7f", "img/s")]),
-)
+# The plots every run has; a family's `curves` may add more. A key goes to the plot its family
+# declares for it, else: loss/... to Loss, grad_norm/<optimiser> to Gradient norm, img_per_s to Images / s.
+PLOTS = ("Loss", "D output", "Gradient norm", "Images / s")
+# (colour, legend name) of the keys most families log; others take the next palette colour and their key
+KNOWN = {"loss/d": ("#d62728", "D"), "loss/g": ("#1f77b4", "G"), "d/real": ("#2ca02c", "D(x)"),
+         "d/fake": ("#ff7f0e", "D(G(z))"), "grad_norm/d": ("#d62728", "D"), "grad_norm/g": ("#1f77b4", "G"),
+         "img_per_s": ("#7f7f7f", "img/s")}
+PALETTE = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e", "#7f7f7f")
 LAYER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a")
+
+
+def default_plot(key: str) -> str | None:
+    """Where a key is drawn when its family declares nothing for it (None: not drawn, e.g. lr/g)."""
+    if key.startswith("loss/"):
+        return "Loss"
+    if key.startswith("d/"):
+        return "D output"
+    if key.startswith("grad_norm/") and key.count("/") == 1:
+        return "Gradient norm"
+    return "Images / s" if key == "img_per_s" else None
 
 
 def _faint(colour: str) -> "pg.QtGui.QColor":
@@ -120,16 +133,9 @@ class CurvesPanel(QWidget):
         self.raw_items: dict[str, pg.PlotDataItem] = {}
         self.smooth_items: dict[str, pg.PlotDataItem] = {}
         self.layer_items: dict[str, pg.PlotDataItem] = {}
-        for i, (title, lines) in enumerate(PLOTS):
-            plot = self.layout_widget.addPlot(row=i // 2, col=i % 2, title=title)
-            # no grid: alpha-blended grid lines were most of the paint time (software raster)
-            plot.addLegend(offset=(5, 5))
-            self.plots[title] = plot
-            for key, colour, name in lines:
-                # Thin opaque pens only: wide or translucent lines cost several times more to
-                # rasterise, and painting runs on the GUI thread that shares the GIL with training.
-                self.raw_items[key] = plot.plot([], [], pen=pg.mkPen(_faint(colour), width=1))
-                self.smooth_items[key] = plot.plot([], [], pen=pg.mkPen(colour, width=1), name=name)
+        self.declared: dict[str, str] = {}  # metric key → plot title, from the run's family
+        for title in PLOTS:
+            self._plot(title)
         self.plots["Loss"].setLabel("bottom", "step")
         self.plots["Gradient norm"].setLabel("bottom", "step")
 
@@ -142,7 +148,7 @@ class CurvesPanel(QWidget):
         self.log_check.setToolTip("Logarithmic y axis for losses and gradient norms (spans several orders of magnitude).")
         self.log_check.toggled.connect(self._on_log_check_toggled)
         self.layers_check = QCheckBox("Per-layer gradients")
-        self.layers_check.setToolTip("Show the gradient norm of each layer of G and D: a layer whose norm collapses or explodes is where training breaks.")
+        self.layers_check.setToolTip("Show the gradient norm of each layer of every network: a layer whose norm collapses or explodes is where training breaks.")
         self.layers_check.toggled.connect(lambda _: self._mark_dirty())
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save every logged metric of this run as a CSV table.")
@@ -164,6 +170,42 @@ class CurvesPanel(QWidget):
         self._timer.setInterval(refresh_ms)
         self._timer.timeout.connect(self._refresh)
         self._timer.start()
+
+    def _plot(self, title: str) -> pg.PlotItem:
+        plot = self.plots.get(title)
+        if plot is None:
+            i = len(self.plots)
+            plot = self.layout_widget.addPlot(row=i // 2, col=i % 2, title=title)
+            # no grid: alpha-blended grid lines were most of the paint time (software raster)
+            plot.addLegend(offset=(5, 5))
+            self.plots[title] = plot
+        return plot
+
+    def set_family(self, family: str) -> None:
+        """Draw each metric where `family`'s `curves` put it (its panels are added when missing)."""
+        from ganstudio.core.families import FAMILIES
+
+        self.declared = {}
+        if family in FAMILIES:
+            for title, keys in FAMILIES.get(family).curves.items():
+                self.declared.update({k: title for k in keys})
+        self._mark_dirty()
+
+    def _line(self, key: str) -> pg.PlotDataItem | None:
+        """The raw line of a key, made the first time it has data (None: the key is not drawn)."""
+        item = self.raw_items.get(key)
+        if item is not None:
+            return item
+        title = self.declared.get(key) or default_plot(key)
+        if title is None:
+            return None
+        plot = self._plot(title)
+        colour, name = KNOWN.get(key, (PALETTE[len(self.raw_items) % len(PALETTE)], key.split("/", 1)[-1]))
+        # Thin opaque pens only: wide or translucent lines cost several times more to
+        # rasterise, and painting runs on the GUI thread that shares the GIL with training.
+        self.raw_items[key] = plot.plot([], [], pen=pg.mkPen(_faint(colour), width=1))
+        self.smooth_items[key] = plot.plot([], [], pen=pg.mkPen(colour, width=1), name=name)
+        return self.raw_items[key]
 
     # ------------------------------------------------------------ data in
 
@@ -221,16 +263,16 @@ class CurvesPanel(QWidget):
         self._timer.setInterval(int(min(1000, max(self._min_interval_ms, 1000 * cost / DRAW_BUDGET))))
 
     def _update_items(self) -> None:
-        for key, item in self.raw_items.items():
-            s = self.series.get(key)
-            if s is None:
+        for key, s in list(self.series.items()):
+            item = self._line(key)
+            if item is None:
                 continue
             x, y = s.view()
             item.setData(*decimate(x, y, peaks=True))
             self.smooth_items[key].setData(*decimate(x, s.smoothed()))
         show_layers = self.layers_check.isChecked()
         plot = self.plots["Gradient norm"]
-        layer_keys = [k for k in self.series if k.startswith(("grad_norm/d/", "grad_norm/g/"))]
+        layer_keys = [k for k in self.series if k.startswith("grad_norm/") and k.count("/") >= 2]
         for i, key in enumerate(layer_keys):
             item = self.layer_items.get(key)
             if item is None:

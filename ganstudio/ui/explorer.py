@@ -268,7 +268,7 @@ class ExplorerPanel(QWidget):
     def load(self, path: str | Path) -> bool:
         """Load a generator (EMA weights when the run kept them); a bad file is a message, not a crash."""
         from ganstudio.core.checkpoint import CheckpointError
-        from ganstudio.core.sampling import load_generator
+        from ganstudio.core.inference import load_generator
 
         try:
             gen = load_generator(str(path))
@@ -581,7 +581,8 @@ class ExplorerPanel(QWidget):
             import torch
 
             from ganstudio.core import latent
-            from ganstudio.core.sampling import load_generator, make_grid
+            from ganstudio.core.inference import load_generator
+            from ganstudio.core.sampling import make_grid
 
             tiles = []
             for c in ckpts:

@@ -100,17 +100,18 @@ class ExportDialog(QDialog):
         return str(run / f"{run.name}-generator{direction}{suffix}")
 
     def _on_checkpoint_changed(self) -> None:
-        """Enable the direction for CycleGAN checkpoints; propose an output name next to the run."""
-        from ganstudio.core.checkpoint import CheckpointError, load_checkpoint
+        """Enable the direction for models that translate both ways; propose an output name next to the run."""
+        from ganstudio.core.errors import CheckpointError
+        from ganstudio.core.inference import read_checkpoint, signature_of
 
         text = self.checkpoint_edit.text().strip()
-        cyclegan = False
+        both_ways = False
         if text:
             try:
-                cyclegan = load_checkpoint(text).get("model_name") == "cyclegan"
+                both_ways = len(signature_of(read_checkpoint(text)).entries) > 1
             except CheckpointError as e:
                 self.status.setText(str(e))
-        self.direction_combo.setEnabled(cyclegan)
+        self.direction_combo.setEnabled(both_ways)
         if text and not self.output_edit.text():
             self.output_edit.setText(self._default_output())
 

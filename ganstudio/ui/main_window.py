@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -39,8 +38,6 @@ from ganstudio.ui.samples import SamplesPanel
 from ganstudio.ui.setup import SetupPanel
 
 MAX_RECENT = 8
-# Loss weights and trick strengths the loop accepts between steps (see core.events.LIVE_SETTINGS).
-LIVE_WEIGHTS = ("gp_weight", "r1_gamma", "feature_matching", "label_smoothing", "instance_noise")
 DATASET_SUFFIXES = (".npz", ".gz", "-ubyte")
 
 
@@ -198,14 +195,8 @@ class MainWindow(QMainWindow):
             w.setToolTip(f"{name}: applied to the running loop between steps")
             live.addWidget(QLabel(f" {name} "))
             live.addWidget(w)
-        self.n_critic_spin = QSpinBox()
-        self.n_critic_spin.setRange(1, 100)
-        self.n_critic_spin.setToolTip("D updates per G update, applied between steps")
-        live.addWidget(QLabel(" n_critic "))
-        live.addWidget(self.n_critic_spin)
-        self.weight_combo = QComboBox()
-        self.weight_combo.addItems(LIVE_WEIGHTS)
-        self.weight_combo.setToolTip("A loss weight or trick strength to change while training.")
+        self.weight_combo = QComboBox()  # filled with the family's live settings when a run starts
+        self.weight_combo.setToolTip("A loss weight, trick strength or step count of the family to change while training.")
         self.weight_combo.currentTextChanged.connect(self._on_weight_combo_changed)
         self.weight_edit = QLineEdit()
         self.weight_edit.setMaximumWidth(70)
@@ -214,7 +205,7 @@ class MainWindow(QMainWindow):
         live.addWidget(self.weight_combo)
         live.addWidget(self.weight_edit)
         self.apply_button = QPushButton("Apply")
-        self.apply_button.setToolTip("Send the learning rates, n_critic and the chosen weight to the running loop.")
+        self.apply_button.setToolTip("Send the learning rates and the chosen setting to the running loop.")
         self.apply_button.clicked.connect(self._on_apply_button_clicked)
         live.addWidget(self.apply_button)
         self.addToolBar(live)
@@ -316,11 +307,11 @@ class MainWindow(QMainWindow):
             self.samples.add_saved([(s, str(run.sample_path(s))) for s in run.sample_steps()])
         else:
             self.curves.clear()
+        self.curves.set_family(cfg.family)
         self._live_cfg = cfg
         self.lr_g_edit.setText(repr(cfg.lr_g))
         self.lr_d_edit.setText(repr(cfg.lr_d))
-        self.n_critic_spin.setValue(cfg.n_critic)
-        self._on_weight_combo_changed(self.weight_combo.currentText())
+        self._fill_live_settings(cfg)
         self._t_run, self._step_t0 = None, None
         self.metrics.follow(run_dir)
         self.bridge.start(cfg, run_dir, resume=resume, data=data)
@@ -344,11 +335,13 @@ class MainWindow(QMainWindow):
             return
         from ganstudio.core.checkpoint import CheckpointError
         from ganstudio.core.config import ConfigError
-        from ganstudio.core.train import RESUME_CHANGEABLE, resume_config
+        from ganstudio.core.config import resume_fields
+        from ganstudio.core.train import resume_config
 
         try:
             # The run's own config, with what the form may change on a resume (steps, rates, …).
-            form = {k: v for k, v in self.setup.values().items() if k in RESUME_CHANGEABLE}
+            values = self.setup.values()
+            form = {k: v for k, v in values.items() if k in resume_fields(values["family"])}
             cfg = resume_config(self.run_dir, form)
         except (CheckpointError, ConfigError) as e:
             QMessageBox.warning(self, "Cannot resume", str(e))
@@ -365,14 +358,33 @@ class MainWindow(QMainWindow):
         else:
             self.bridge.pause()
 
+    def _fill_live_settings(self, cfg) -> None:
+        """The weight box offers what this family's loop accepts between steps (numbers, besides the rates)."""
+        from ganstudio.core.config import field_info
+
+        info = field_info(cfg.family)
+        names = [n for n, m in info.items() if m["live"] and n not in ("lr_g", "lr_d")
+                 and isinstance(m["default"], (int, float)) and not isinstance(m["default"], bool)]
+        current = self.weight_combo.currentText()
+        self.weight_combo.blockSignals(True)
+        self.weight_combo.clear()
+        self.weight_combo.addItems(names)
+        for i, n in enumerate(names):
+            self.weight_combo.setItemData(i, info[n]["why"], Qt.ItemDataRole.ToolTipRole)
+        if current in names:
+            self.weight_combo.setCurrentText(current)
+        self.weight_combo.blockSignals(False)
+        self._on_weight_combo_changed(self.weight_combo.currentText())
+
     def _on_weight_combo_changed(self, name: str) -> None:
-        if self._live_cfg is not None:
-            self.weight_edit.setText(f"{getattr(self._live_cfg, name):g}")
+        if self._live_cfg is not None and name:
+            self.weight_edit.setText(f"{self._live_cfg.get(name):g}")
 
     def _on_apply_button_clicked(self) -> None:
         try:
-            changes = {"lr_g": float(self.lr_g_edit.text()), "lr_d": float(self.lr_d_edit.text()), "n_critic": self.n_critic_spin.value()}
-            changes[self.weight_combo.currentText()] = float(self.weight_edit.text())
+            changes = {"lr_g": float(self.lr_g_edit.text()), "lr_d": float(self.lr_d_edit.text())}
+            if self.weight_combo.currentText():
+                changes[self.weight_combo.currentText()] = float(self.weight_edit.text())
         except ValueError:
             QMessageBox.warning(self, "Live settings", "Learning rates and weights must be numbers, e.g. 2e-4.")
             return
@@ -393,10 +405,10 @@ class MainWindow(QMainWindow):
 
     def _on_bridge_settings_changed(self, changes: dict) -> None:
         """Keep the form and the live fields in step with what the loop now runs."""
-        from dataclasses import replace
+        from ganstudio.core.config import apply_overrides
 
         if self._live_cfg is not None:
-            self._live_cfg = replace(self._live_cfg, **changes)
+            self._live_cfg = apply_overrides(self._live_cfg, changes)
         self.setup.update_values(changes)
         self.statusBar().showMessage(f"applied: {changes}", 5000)
 
@@ -519,6 +531,7 @@ class MainWindow(QMainWindow):
         try:
             cfg = load_toml(path / "config.toml")
             self.setup.set_config(cfg)
+            self.curves.set_family(cfg.family)
             from ganstudio.core.data import point_centers
 
             self.samples.clear(point_centers(cfg.dataset))
@@ -558,10 +571,11 @@ class MainWindow(QMainWindow):
         """A dropped run directory opens the run; any other folder or IDX/npz file becomes the dataset."""
         if path.suffix == ".pt":
             # a checkpoint: translation models go to the Translate tab, generators to Explore
-            from ganstudio.core.checkpoint import CheckpointError, load_checkpoint
+            from ganstudio.core.errors import CheckpointError
+            from ganstudio.core.inference import read_checkpoint, signature_of
 
             try:
-                task = load_checkpoint(path).get("task", "generate")
+                task = signature_of(read_checkpoint(path)).kind
             except CheckpointError as e:
                 self.statusBar().showMessage(str(e), 15000)
                 return

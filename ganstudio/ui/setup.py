@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, Qt, Signal
+from typing import TYPE_CHECKING
+
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.config import GROUP_ORDER, PRESETS, TRANSLATION_TASKS, TrainConfig, apply_overrides, field_info
+if TYPE_CHECKING:
+    from ganstudio.core.config import TrainConfig
 
 GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks",
                 "translation": "Image translation", "run": "Run", "speed": "GPU speed"}
@@ -29,21 +32,16 @@ OPEN_FILE = "Open IDX / npz file…"
 TOP_FIELDS = ("dataset",)
 
 
-TRANSLATION_CPU_NOTE = (
-    "Translation defaults are sized for a CPU: half-width networks (g_width, d_width 32), built-in sets "
-    "at their native 28 px, your own images at up to 128 px. On a GPU, raise image_size, g_width and "
-    "d_width (the papers use 256 px and 64).")
-
-
 def registry_choices(name: str) -> list[str]:
-    if name == "model":
-        from ganstudio.core.models import MODELS
+    """Values of a field whose choices are a registry: the family's own registries, or the families."""
+    from ganstudio.core.families import FAMILIES
 
-        return MODELS.names() + list(TRANSLATION_TASKS)
-    if name == "loss":
-        from ganstudio.core.losses import LOSSES
-
-        return LOSSES.names()
+    if name == "family":
+        return FAMILIES.names()
+    for family in FAMILIES.items():
+        reg = getattr(family[1], "registries", lambda: {})().get(name)
+        if reg is not None:
+            return reg.names()
     return []
 
 
@@ -52,82 +50,147 @@ class _Relay(QObject):
 
 
 class SetupPanel(QWidget):
-    """Builds a TrainConfig from the form.  Dataset details load off the GUI thread."""
+    """Builds a TrainConfig from the form.  Dataset details load off the GUI thread.
+
+    The form is built from the common config fields and the picked family's declared options, so a
+    new family shows its fields, groups and tooltips here with no edit to this file. It is built on
+    first use (or when the studio has imported torch in the background), so the window opens at once.
+    """
 
     dataset_inspected = Signal(object)   # a Dataset (or None) after a pick or drop
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.info = field_info()
-        self.editors: dict[str, QWidget] = {}
+        self._editors: dict[str, QWidget] = {}
+        self._family_editors: list[str] = []
         self._relay = _Relay()
         self._relay.done.connect(self._on_relay_done)
         self._inspect_token = 0
         self.dataset = None  # the last inspected Dataset
         self._inspected = None  # (spec, image_size, channels) it was read with
+        self._built = False
+        self._family = ""
 
-        self.preset_combo = QComboBox()
-        self.preset_combo.addItems(PRESETS.names())
-        self.preset_combo.setToolTip("A preset fills the form with a known-good setup from the literature.")
-        self.preset_combo.currentTextChanged.connect(self._on_preset_combo_changed)
+        self._preset_combo = QComboBox()
+        self._preset_combo.setToolTip("A preset fills the form with a known-good setup from the literature.")
+        self._preset_combo.currentTextChanged.connect(self._on_preset_combo_changed)
         self.dataset_combo = QComboBox()
         self.dataset_combo.setEditable(False)
-        self.dataset_combo.setToolTip(self.info["dataset"]["why"] + " Drop a folder or IDX/npz file on the window to use it.")
         self._builtin_names: list[str] = []  # filled from the dataset registries once torch is loaded
         self.dataset_combo.addItems([OPEN_FOLDER, OPEN_FILE])
         self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
-        self.dataset_label = QLabel("")
+        self.dataset_label = QLabel("Loading the training core…")
         self.dataset_label.setWordWrap(True)
         self.dataset_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-        # Issue-level promise: translation defaults are CPU-sized and the studio says so.
-        self.cpu_note = QLabel(TRANSLATION_CPU_NOTE)
+        # a family's note, e.g. that translation defaults are sized for a CPU
+        self.cpu_note = QLabel("")
         self.cpu_note.setWordWrap(True)
         self.cpu_note.setVisible(False)
 
         top = QFormLayout()
-        top.addRow("Preset", self.preset_combo)
+        top.addRow("Preset", self._preset_combo)
         top.addRow("Dataset", self.dataset_combo)
         top.addRow(self.dataset_label)
         top.addRow(self.cpu_note)
 
         body = QWidget()
-        body_lay = QVBoxLayout(body)
-        body_lay.addLayout(top)
-        for group in GROUP_ORDER:
-            box = QGroupBox(GROUP_TITLES[group])
-            form = QFormLayout(box)
-            for name, meta in self.info.items():
-                if meta["group"] != group or name in TOP_FIELDS:
-                    continue
-                editor = self._make_editor(name, meta)
-                editor.setToolTip(meta["why"])
-                label = QLabel(name)
-                label.setToolTip(meta["why"])
-                form.addRow(label, editor)
-                self.editors[name] = editor
-            body_lay.addWidget(box)
-        body_lay.addStretch(1)
-        self.editors["model"].currentTextChanged.connect(self._on_model_editor_changed)
+        self._body = QVBoxLayout(body)
+        self._body.addLayout(top)
+        self._body.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(scroll)
-
         self._dataset_value = "mnist"
-        self.preset_combo.setCurrentText("dcgan-mnist")
-        self.set_config(PRESETS.get("dcgan-mnist").config())
+        self._family_box: QWidget | None = None
 
     # ------------------------------------------------------------ form
+
+    @property
+    def preset_combo(self) -> QComboBox:
+        self._ensure_form()
+        return self._preset_combo
+
+    @property
+    def editors(self) -> dict[str, QWidget]:
+        self._ensure_form()
+        return self._editors
+
+    def _ensure_form(self) -> None:
+        """Build the form (imports the training core: torch, the families) once."""
+        if self._built:
+            return
+        self._built = True
+        from ganstudio.core.config import PRESETS, field_info, groups_of
+
+        info = field_info()
+        self.dataset_combo.setToolTip(info["dataset"]["why"] + " Drop a folder or IDX/npz file on the window to use it.")
+        self._preset_combo.blockSignals(True)
+        self._preset_combo.addItems(PRESETS.names())
+        self._preset_combo.blockSignals(False)
+        at = self._body.count() - 1  # before the stretch
+        for group in groups_of(info):
+            box = QGroupBox(GROUP_TITLES.get(group, group.title()))
+            form = QFormLayout(box)
+            for name, meta in info.items():
+                if meta["group"] == group and name not in TOP_FIELDS:
+                    form.addRow(*self._editor_row(name, meta))
+            self._body.insertWidget(at, box)
+            at += 1
+            if group == "model":  # the family's own options follow its picker
+                self._family_at = at
+        self._editors["family"].currentTextChanged.connect(self._on_family_editor_changed)
+        self._fill_registries(self._editors)
+        self._preset_combo.setCurrentText("dcgan-mnist")
+        self.set_config(PRESETS.get("dcgan-mnist").config())
+
+    def _editor_row(self, name: str, meta: dict) -> tuple[QLabel, QWidget]:
+        editor = self._make_editor(name, meta)
+        editor.setToolTip(meta["why"])
+        label = QLabel(name)
+        label.setToolTip(meta["why"])
+        self._editors[name] = editor
+        return label, editor
+
+    def _build_family(self, family: str) -> None:
+        """The picked family's options, one box per group, replacing the previous family's."""
+        from ganstudio.core.config import field_info, groups_of
+        from ganstudio.core.families import FAMILIES
+
+        if family == self._family and self._family_box is not None:
+            return
+        if self._family_box is not None:
+            self._body.removeWidget(self._family_box)
+            self._family_box.deleteLater()
+        for name in self._family_editors:
+            self._editors.pop(name, None)
+        own = {n: m for n, m in field_info(family).items() if m.get("family") == family}
+        cls = FAMILIES.get(family)
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        before = set(self._editors)
+        for group in groups_of(own):
+            group_box = QGroupBox(f"{cls.title}: {GROUP_TITLES.get(group, group.title())}")
+            group_box.setToolTip(cls.summary)
+            form = QFormLayout(group_box)
+            for name, meta in own.items():
+                if meta["group"] == group:
+                    form.addRow(*self._editor_row(name, meta))
+            lay.addWidget(group_box)
+        self._family_editors = [n for n in self._editors if n not in before]
+        self._fill_registries({n: self._editors[n] for n in self._family_editors})
+        self._body.insertWidget(self._family_at, box)
+        self._family_box, self._family = box, family
+        self.cpu_note.setText(cls.cpu_note)
+        self.cpu_note.setVisible(bool(cls.cpu_note))
 
     def _make_editor(self, name: str, meta: dict) -> QWidget:
         default = meta["default"]
         choices = meta["choices"]
         if isinstance(choices, str) and choices:
-            # Filled by fill_registry_choices() once torch is imported in the background:
-            # the model and loss registries import torch, which would slow the window's start.
             w = QComboBox()
             w.addItem(str(default))
             w.setProperty("registry", choices)
@@ -142,22 +205,12 @@ class SetupPanel(QWidget):
             w = QSpinBox()
             w.setRange(int(meta["min"]) if meta["min"] is not None else -(2**31), 2**31 - 1)
             return w
-        if isinstance(default, float):
-            # learning rates span 1e-5..1e-2: free text with scientific notation reads better than a spin box
-            return QLineEdit()
+        # floats: learning rates span 1e-5..1e-2, and free text with scientific notation reads better than a spin box
         return QLineEdit()
 
-    def fill_registry_choices(self) -> None:
-        from ganstudio.core.data import BUILTIN_DATASETS
-        from ganstudio.core.pairs import TRANSLATION_DATASETS
-
-        self.dataset_combo.blockSignals(True)
-        self.dataset_combo.clear()
-        self._builtin_names = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names()
-        self.dataset_combo.addItems(self._builtin_names + [OPEN_FOLDER, OPEN_FILE])
-        self.set_dataset(self._dataset_value, inspect=False)
-        self.dataset_combo.blockSignals(False)
-        for editor in self.editors.values():
+    @staticmethod
+    def _fill_registries(editors: dict[str, QWidget]) -> None:
+        for editor in editors.values():
             reg = editor.property("registry") if isinstance(editor, QComboBox) else None
             if reg:
                 current = editor.currentText()
@@ -167,9 +220,25 @@ class SetupPanel(QWidget):
                 editor.setCurrentText(current)
                 editor.blockSignals(False)
 
+    def fill_registry_choices(self) -> None:
+        """Called once the training core is imported: builds the form and lists the built-in datasets."""
+        from ganstudio.core.data import BUILTIN_DATASETS
+        from ganstudio.core.pairs import TRANSLATION_DATASETS
+
+        self._ensure_form()
+        self.dataset_combo.blockSignals(True)
+        self.dataset_combo.clear()
+        self._builtin_names = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names()
+        self.dataset_combo.addItems(self._builtin_names + [OPEN_FOLDER, OPEN_FILE])
+        self.set_dataset(self._dataset_value, inspect=False)
+        self.dataset_combo.blockSignals(False)
+
     def set_config(self, cfg: TrainConfig) -> None:
-        for name, editor in self.editors.items():
-            value = getattr(cfg, name)
+        self._ensure_form()
+        self._build_family(cfg.family)
+        values = cfg.to_dict()
+        for name, editor in self._editors.items():
+            value = values[name]
             editor.blockSignals(True)
             if isinstance(editor, QCheckBox):
                 editor.setChecked(bool(value))
@@ -182,17 +251,25 @@ class SetupPanel(QWidget):
             elif isinstance(editor, QLineEdit):
                 editor.setText(repr(value) if isinstance(value, float) else str(value))  # repr: no digits lost
             editor.blockSignals(False)
-        self._on_model_editor_changed(cfg.model)
         self.set_dataset(cfg.dataset, inspect=False)
 
-    def _on_model_editor_changed(self, model: str) -> None:
-        self.cpu_note.setVisible(model in TRANSLATION_TASKS)
+    def _on_family_editor_changed(self, family: str) -> None:
+        """Another family picked: its options at their defaults, the common fields as they are."""
+        from ganstudio.core.config import TrainConfig, apply_overrides
+        from ganstudio.core.families import FAMILIES
+
+        if family not in FAMILIES or family == self._family:
+            return
+        common = {k: v for k, v in self.values().items() if k not in self._family_editors}
+        common["family"] = family
+        self.set_config(apply_overrides(TrainConfig(family=family), common))
 
     def update_values(self, changes: dict) -> None:
         """Show settings changed elsewhere (the running loop) in the form."""
-        from dataclasses import replace
+        from ganstudio.core.config import TrainConfig, apply_overrides
 
-        self.set_config(replace(apply_overrides(TrainConfig(), self.values()), **changes))
+        values = self.values()
+        self.set_config(apply_overrides(TrainConfig(family=values["family"]), {**values, **changes}))
 
     def dataset_for(self, cfg: TrainConfig):
         """The dataset already read for the panel, if it is exactly what cfg asks for (saves a second decode)."""
@@ -216,13 +293,16 @@ class SetupPanel(QWidget):
 
     def config(self) -> TrainConfig:
         """The form as a validated TrainConfig; raises ConfigError naming the field."""
-        from ganstudio.core.config import validate
+        from ganstudio.core.config import TrainConfig, apply_overrides, validate
 
-        return validate(apply_overrides(TrainConfig(), self.values()))
+        values = self.values()
+        return validate(apply_overrides(TrainConfig(family=values["family"]), values))
 
     # ------------------------------------------------------------ preset / dataset
 
     def _on_preset_combo_changed(self, name: str) -> None:
+        from ganstudio.core.config import PRESETS
+
         if name in PRESETS:
             self.set_config(PRESETS.get(name).config())
             self.inspect_dataset()
@@ -260,19 +340,15 @@ class SetupPanel(QWidget):
         ch = int(self.values().get("channels", 0))
         self.dataset_label.setText(f"Reading {spec}…")
 
-        translating = self.values().get("model") in TRANSLATION_TASKS
+        values = self.values()
 
         def work():
             try:
-                from ganstudio.core.pairs import TRANSLATION_DATASETS, load_translation_data
+                from ganstudio.core.config import TrainConfig, apply_overrides
+                from ganstudio.core.families import FAMILIES
 
-                if translating or spec in TRANSLATION_DATASETS:
-
-                    result = load_translation_data(spec, size, ch)
-                else:
-                    from ganstudio.core.data import load_dataset
-
-                    result = load_dataset(spec, size, ch)
+                cfg = apply_overrides(TrainConfig(family=values["family"]), values)
+                result = FAMILIES.get(cfg.family).load_data(cfg)
             except Exception as e:  # reported in the panel, never raised into Qt
                 result = e
             self._relay.done.emit(token, (result, (spec, size, ch)))

@@ -162,22 +162,24 @@ class TranslatePanel(QWidget):
     # ------------------------------------------------------------ model and queue
 
     def load_model(self, path: str | Path) -> bool:
-        from ganstudio.core.checkpoint import CheckpointError, load_checkpoint
+        from ganstudio.core.errors import CheckpointError
+        from ganstudio.core.inference import read_checkpoint, require_kind, signature_of
 
         try:
-            state = load_checkpoint(path)
-            if state.get("task") != "translate":
-                raise CheckpointError(f"{path}: a generator of samples from noise, not an image-translation model; explore it instead")
+            state = read_checkpoint(path)
+            sig = signature_of(state)
+            require_kind(path, state, sig, "translate")
         except CheckpointError as e:
             self.model_label.setText(f"<span style='color:#c0392b'>{e}</span>")
             return False
-        names = tuple(state.get("direction_names", ("A", "B")))
-        self.model = {"path": str(path), "names": names, "task": state.get("model_name")}
+        entries = {e.name: e for e in sig.entries}
+        names = (entries["AtoB"].source, entries["AtoB"].target)
+        # a model that translates both ways also shows each result translated back
+        self.model = {"path": str(path), "names": names, "both_ways": "BtoA" in entries}
         self.direction_combo.clear()
-        self.direction_combo.addItem(f"{names[0]} → {names[1]}", "AtoB")
-        if state.get("model_name") == "cyclegan":
-            self.direction_combo.addItem(f"{names[1]} → {names[0]}", "BtoA")
-        self.model_label.setText(f"{state.get('model_name')} · step {state.get('step', 0)} · {path}")
+        for e in sig.entries:
+            self.direction_combo.addItem(f"{e.source} → {e.target}", e.name)
+        self.model_label.setText(f"{state['family']} · step {state.get('step', 0)} · {path}")
         self._update_buttons()
         return True
 
@@ -243,7 +245,7 @@ class TranslatePanel(QWidget):
         def work():
             from ganstudio.core.checkpoint import CheckpointError
             from ganstudio.core.translate import translate_files
-            from ganstudio.core.translation_train import load_translator
+            from ganstudio.core.inference import load_translator
 
             try:
                 G, size, in_ch, _ = load_translator(path, direction)
@@ -311,18 +313,18 @@ class TranslatePanel(QWidget):
         self.wipe.set_images(before, after)
         self.cycle_view.set_image(None)
         self.cycle_label.setText("")
-        if after is not None and self.model is not None and self.model["task"] == "cyclegan":
+        if after is not None and self.model is not None and self.model["both_ways"]:
             self._reconstruct(item.data(256), after)
 
     def _reconstruct(self, source: str, after: np.ndarray) -> None:
-        """CycleGAN: translate the result back with the other generator, off the GUI thread."""
+        """Two-way models (CycleGAN): translate the result back with the other generator, off the GUI thread."""
         back = "BtoA" if (self.direction_combo.currentData() or "AtoB") == "AtoB" else "AtoB"
         path, mode = self.model["path"], self.mode_combo.currentText()
         self.cycle_label.setText("Cycle reconstruction: computing…")
 
         def work():
             from ganstudio.core.translate import translate_array
-            from ganstudio.core.translation_train import load_translator
+            from ganstudio.core.inference import load_translator
 
             try:
                 G, size, in_ch, _ = load_translator(path, back)

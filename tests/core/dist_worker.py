@@ -34,8 +34,7 @@ train._run_loop = _capture
 
 
 def weights_digest(trainer) -> torch.Tensor:
-    mods = [m for m in (trainer.G, trainer.D, getattr(trainer, "F", None), getattr(trainer, "D_A", None)) if m is not None]
-    return torch.cat([p.detach().double().flatten() for m in mods for p in m.parameters()])
+    return torch.cat([p.detach().double().flatten() for m in trainer.nets.values() for p in m.parameters()])
 
 
 def main() -> None:
@@ -53,14 +52,15 @@ def main() -> None:
         w = weights_digest(t)
         ws = [torch.zeros_like(w) for _ in range(ctx.world)]
         dist.all_gather(ws, w)
-        perm = t.sampler._shard(0)
+        sampler = t.family.parts()["sampler"]
+        perm = sampler._shard(0)
         perms = [torch.zeros_like(perm) for _ in range(ctx.world)]
         dist.all_gather(perms, perm)
         report[name] = {
             "reason": finished.reason, "step": finished.step, "checkpoint": finished.checkpoint,
             "max_weight_diff": max(float((x - ws[0]).abs().max()) for x in ws),
             "shard_overlap": len(set(perms[0].tolist()) & set(perms[1].tolist())),
-            "shard_sizes": [len(p) for p in perms], "n": t.sampler.n,
+            "shard_sizes": [len(p) for p in perms], "n": sampler.n,
         }
     if ctx.main:
         (out / "report.json").write_text(json.dumps(report))

@@ -11,9 +11,9 @@ import torch
 from ganstudio.core import export as E
 from ganstudio.core.config import PRESETS, apply_overrides
 from ganstudio.core.events import RunFinished
-from ganstudio.core.sampling import load_generator
+from ganstudio.core.inference import load_generator
 from ganstudio.core.train import iter_train
-from ganstudio.core.translation_train import load_translator
+from ganstudio.core.inference import load_translator
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -45,9 +45,9 @@ def pix2pix_ckpt(tmp_path_factory):
 def _reference(ckpt: Path):
     """(inputs for batch 5, the checkpoint's own output), computed without the export module."""
     g = torch.Generator().manual_seed(7)
-    from ganstudio.core.checkpoint import load_checkpoint
+    from ganstudio.core.inference import read_checkpoint, signature_of
 
-    if load_checkpoint(ckpt).get("task") == "translate":
+    if signature_of(read_checkpoint(ckpt)).kind == "translate":
         G, size, in_ch, _ = load_translator(str(ckpt))
         x = torch.rand(5, in_ch, size, size, generator=g) * 2 - 1
         with torch.no_grad():

@@ -13,7 +13,7 @@ from ganstudio.cli import main
 from ganstudio.core.config import PRESETS, apply_overrides
 from ganstudio.core.data import load_dataset
 from ganstudio.core.events import RunFinished
-from ganstudio.core.sampling import load_generator
+from ganstudio.core.inference import load_generator
 from ganstudio.core.synthetic import SyntheticDatasetError, export_dataset, folder_name
 from ganstudio.core.train import iter_train
 

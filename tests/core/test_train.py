@@ -57,7 +57,7 @@ def test_run_directory_layout(tmp_path, tiny_overrides):
     run = tmp_path / "run"
     events = run_all(cfg, run)
     saved = tomllib.loads((run / "config.toml").read_text())
-    assert saved["optim"]["batch_size"] == 16 and saved["model"]["model"] == "dcgan-tf"
+    assert saved["optim"]["batch_size"] == 16 and saved["gan"]["model"] == "dcgan-tf" and saved["model"]["family"] == "gan"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6]
     assert all(k in records[0] for k in REQUIRED)
@@ -67,7 +67,8 @@ def test_run_directory_layout(tmp_path, tiny_overrides):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt", "step_00000003.pt", "step_00000006.pt"]
     assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [0, 3, 6]  # a step-0 checkpoint too
     ck = load_checkpoint(run / "checkpoints/step_00000003.pt")
-    assert ck["step"] == 3 and {"G", "D", "opt_g", "opt_d", "rng", "fixed_z", "config_toml"} <= set(ck)
+    assert ck["step"] == 3 and ck["family"] == "gan" and {"nets", "opts", "rng", "fixed", "config_toml", "meta"} <= set(ck)
+    assert set(ck["nets"]) == {"G", "D"} and set(ck["opts"]) == {"g", "d"} and "z" in ck["fixed"]
 
 
 def _losses(events, start):
@@ -126,7 +127,7 @@ def test_resume_refuses_a_model_change(tmp_path, tiny_overrides):
     cfg = apply_overrides(PRESETS.get("ring8").config(), {**tiny_overrides, "steps": 2})
     run_all(cfg, tmp_path / "run")
     with pytest.raises(ConfigError, match="g_width"):
-        run_all(replace(cfg, g_width=32, steps=4), tmp_path / "run", resume=True)
+        run_all(apply_overrides(cfg, {"g_width": 32, "steps": 4}), tmp_path / "run", resume=True)
 
 
 def test_pause_step_live_lr_and_stop_from_another_thread(tmp_path, tiny_overrides):
@@ -171,7 +172,7 @@ def test_divergence_pauses_and_keeps_the_last_good_checkpoint(tmp_path, tiny_ove
     assert fin.reason == "diverged"
     good = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")
     assert good["step"] == 4
-    assert all(torch.isfinite(v).all() for v in good["G"].values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in good["nets"]["G"].values() if v.is_floating_point())
 
 
 def test_resume_after_divergence_rolls_back_and_continues(tmp_path, tiny_overrides):
@@ -208,7 +209,7 @@ def test_a_save_request_or_close_after_divergence_never_overwrites_the_good_chec
     gen.close()
     good = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")
     assert good["step"] == 4
-    assert all(torch.isfinite(v).all() for v in good["G"].values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in good["nets"]["G"].values() if v.is_floating_point())
     assert not (tmp_path / "run/checkpoints/step_00000005.pt").exists()
 
 
@@ -224,27 +225,27 @@ def test_two_trainers_of_one_run_are_refused(tmp_path, tiny_overrides):
 
 
 def test_stop_mid_step_undoes_the_step_and_resume_stays_exact(tmp_path, tiny_overrides, monkeypatch):
-    from ganstudio.core import train as T
+    from ganstudio.core import loop as T
 
     cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "batch_size": 64, "steps": 12, "checkpoint_every": 5})
     straight = run_all(cfg, tmp_path / "straight")
     # Stop arrives while step 6 is running, after its first D gradient: the abort poll answers yes then.
-    real_step = T.Trainer.train_step
+    real_step = T.Session.train_step
 
     def stop_during_step_6(self, log, abort=None):
         if self.step == 5:
             return real_step(self, log, abort=lambda: True)
         return real_step(self, log, abort)
 
-    monkeypatch.setattr(T.Trainer, "train_step", stop_during_step_6)
+    monkeypatch.setattr(T.Session, "train_step", stop_during_step_6)
     events = run_all(cfg, tmp_path / "split")
     monkeypatch.undo()
     assert events[-1].reason == "stopped" and events[-1].step == 5
     stopped = load_checkpoint(tmp_path / "split/checkpoints/latest.pt")
     reference = load_checkpoint(tmp_path / "straight/checkpoints/step_00000005.pt")
     for net in ("G", "D"):  # weights and BatchNorm statistics exactly as after step 5
-        for k, v in reference[net].items():
-            assert torch.equal(stopped[net][k], v), (net, k)
+        for k, v in reference["nets"][net].items():
+            assert torch.equal(stopped["nets"][net][k], v), (net, k)
     assert torch.equal(stopped["rng"]["torch"], reference["rng"]["torch"])
     resumed = run_all(cfg, tmp_path / "split", resume=True)
     a, b = _losses(straight, 5), _losses(resumed, 5)
@@ -269,20 +270,21 @@ def test_save_checkpoint_on_request_while_paused(tmp_path, tiny_overrides):
 
 def test_sample_grid_uses_batch_statistics_and_leaves_running_stats_alone(tmp_path, tiny_overrides):
     from ganstudio.core.data import load_dataset
-    from ganstudio.core.train import Trainer
+    from ganstudio.core.loop import Session
 
     cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "steps": 3})
-    tr = Trainer(cfg, load_dataset("mnist"), torch.device("cpu"))
+    tr = Session(cfg, load_dataset("mnist"), torch.device("cpu"))
     for _ in range(2):
         tr.train_step(False)
-    before = {k: v.clone() for k, v in tr.G.state_dict().items()}
-    x = tr.sample_fixed()
-    assert all(torch.equal(before[k], v) for k, v in tr.G.state_dict().items())  # nothing tracked
-    assert tr.G.training  # back in training mode
+    G = tr.nets["G"]
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    x = tr.preview().samples
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())  # nothing tracked
+    assert G.training  # back in training mode
     # normalised per batch: the grid's samples share the fixed batch's statistics, not the lagging averages
-    tr.G.eval()
+    G.eval()
     with torch.no_grad():
-        lagging = tr.G(tr.fixed_z)
+        lagging = G(tr.family.fixed_z)
     assert not torch.allclose(x, lagging)
 
 
@@ -321,10 +323,10 @@ def test_auxiliary_classifier_learns_to_name_real_classes(tmp_path):
     assert "loss/aux_d" in logs[-1] and "loss/aux_g" in logs[-1]
     assert logs[-1]["loss/aux_d"] < 0.75 * logs[0]["loss/aux_d"]  # from ~ln 10 = 2.3 towards 0
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
-    spec = ModelSpec(**state["model_spec"])
+    spec = ModelSpec(**state["meta"]["spec"])
     assert spec.aux_classifier
-    _, D = build_models(state["model_name"], spec)
-    D.load_state_dict(state["D"])
+    _, D = build_models(state["meta"]["model"], spec)
+    D.load_state_dict(state["nets"]["D"])
     D.eval()
     data = load_dataset("mnist")
     x, y = data.x[-500:], data.labels[-500:]
@@ -342,7 +344,7 @@ def test_auxiliary_classifier_needs_a_conditional_model(tmp_path, tiny_overrides
 
 
 def test_mode_seeking_loss_is_the_inverse_distance_ratio():
-    from ganstudio.core.train import mode_seeking_loss
+    from ganstudio.core.families.gan import mode_seeking_loss
 
     a, b = torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5)
     za, zb = torch.zeros(2, 3), torch.full((2, 3), 2.0)
@@ -362,10 +364,10 @@ def test_mode_seeking_spreads_the_samples_of_each_class(tmp_path):
         if weight:
             assert "loss/mode_seeking" in [e for e in events if isinstance(e, StepMetrics)][-1].values
         state = load_checkpoint(tmp_path / f"run{weight}" / "checkpoints" / "latest.pt")
-        G, _ = build_models(state["model_name"], ModelSpec(**state["model_spec"]))
-        G.load_state_dict(state["G"])
+        G, _ = build_models(state["meta"]["model"], ModelSpec(**state["meta"]["spec"]))
+        G.load_state_dict(state["nets"]["G"])
         G.eval()
-        z = torch.randn(200, cfg.z_dim, generator=torch.Generator().manual_seed(5))
+        z = torch.randn(200, cfg.options.z_dim, generator=torch.Generator().manual_seed(5))
         y = torch.arange(200) % 10
         with torch.no_grad():
             x = G(z, y)
@@ -378,16 +380,17 @@ def test_mode_seeking_spreads_the_samples_of_each_class(tmp_path):
 def test_gradient_penalty_pairs_real_and_fake_of_one_class_under_mode_seeking(monkeypatch, tiny_overrides):
     """Mode seeking relabels half the fakes; a conditional critic's penalty must still interpolate
     a real and a fake of the same class and score the mix under that class."""
-    import ganstudio.core.train as train_mod
+    import ganstudio.core.families.gan as train_mod
+    from ganstudio.core.loop import Session
     from ganstudio.core.data import load_dataset
 
     data = load_dataset("mnist")
     cfg = apply_overrides(PRESETS.get("cgan-mnist").config(),
                           {**tiny_overrides, "threads": 1, "loss": "wgan-gp", "n_critic": 2, "gp_weight": 10.0,
                            "mode_seeking": 1.0, "ema": 0.0, "steps": 3})
-    tr = train_mod.Trainer(cfg, data, torch.device("cpu"))
+    tr = Session(cfg, data, torch.device("cpu"))
     made = []
-    tr.G.register_forward_hook(lambda m, args, out: made.append((args[1].clone(), out.detach().clone())))
+    tr.nets["G"].register_forward_hook(lambda m, args, out: made.append((args[1].clone(), out.detach().clone())))
     seen = []
     real_gp = train_mod.gradient_penalty
 
@@ -397,7 +400,7 @@ def test_gradient_penalty_pairs_real_and_fake_of_one_class_under_mode_seeking(mo
 
     monkeypatch.setattr(train_mod, "gradient_penalty", spy)
     tr.train_step(False)
-    assert len(seen) == cfg.n_critic
+    assert len(seen) == cfg.options.n_critic
     flat = data.x.flatten(1)
     for real, fake, y, (g_y, g_out) in seen:
         half = len(y) // 2

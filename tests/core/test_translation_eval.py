@@ -9,7 +9,7 @@ from ganstudio.core.config import PRESETS, apply_overrides
 from ganstudio.core.pairs import load_translation_data
 from ganstudio.core.train import iter_train
 from ganstudio.core.translation_eval import evaluate_translation
-from ganstudio.core.translation_train import load_translator
+from ganstudio.core.inference import load_translator
 
 
 def _train(preset, run, **over):

@@ -333,7 +333,7 @@ def test_bad_patchgan_specs_name_the_problem(in_ch, kw, msg):
 
 
 def test_jitter_moves_pairs_together_within_the_shift():
-    from ganstudio.core.translation_train import jitter_pairs
+    from ganstudio.core.families._translation import jitter_pairs
 
     torch.manual_seed(0)
     a = torch.full((64, 1, 16, 16), -1.0)
@@ -354,7 +354,7 @@ def test_jitter_moves_pairs_together_within_the_shift():
 
 
 def test_jitter_of_unpaired_batches_is_independent_and_off_means_unchanged():
-    from ganstudio.core.translation_train import jitter_pairs
+    from ganstudio.core.families._translation import jitter_pairs
 
     torch.manual_seed(1)
     a = torch.randn(32, 3, 8, 8)

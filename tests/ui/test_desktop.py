@@ -62,7 +62,10 @@ def test_every_action_has_a_tooltip_and_the_menus_are_complete(win):
     menus = {m.title().replace("&", ""): m for m in win.menuBar().findChildren(type(win.menuBar().addMenu("x")))}
     for name in ("File", "Training", "View", "Help"):
         assert name in [a.text().replace("&", "") for a in win.menuBar().actions()]
-    assert menus
+    texts = {name: {a.text().replace("&", "").rstrip("…") for a in m.actions() if a.text()} for name, m in menus.items()}
+    assert {"Open run", "Export model", "Quit"} <= texts["File"]
+    assert {"Train", "Step", "Stop", "Save checkpoint", "Resume run", "Explore"} <= texts["Training"]
+    assert {"Help", "About GAN Studio"} <= texts["Help"]
     untipped = []
     for a in win.findChildren(QAction):
         if a.isSeparator() or not a.text() or a.menu() is not None:

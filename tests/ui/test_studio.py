@@ -74,6 +74,7 @@ def test_pause_step_resume_and_live_lr(win, qtbot):
     win.apply_button.click()
     win.step_action.trigger()
     qtbot.waitUntil(lambda: win.bridge.last_step == paused_at + 1, timeout=10_000)
+    qtbot.waitUntil(lambda: win.curves.records and win.curves.records[-1]["step"] == paused_at + 1, timeout=10_000)
     qtbot.wait(200)
     assert win.bridge.last_step == paused_at + 1  # exactly one step
     assert win.curves.records[-1]["lr/d"] == pytest.approx(1e-5)  # the change reached the loop
@@ -83,9 +84,12 @@ def test_pause_step_resume_and_live_lr(win, qtbot):
     win.apply_button.click()
     win.step_action.trigger()
     qtbot.waitUntil(lambda: "label_smoothing = 0.1" in (win.run_dir / "config.toml").read_text(), timeout=10_000)
+    # the single step ends paused again; Resume pressed before then would read as Pause
+    qtbot.waitUntil(lambda: win.bridge.last_step == paused_at + 2 and win.bridge.state == "paused", timeout=30_000)
     win.pause_action.trigger()
-    qtbot.waitUntil(lambda: win.bridge.last_step > paused_at + 3, timeout=10_000)
-    assert win.bridge.state == "running"
+    # wait on the state asserted, not on time: a loaded machine may take long to run the next steps
+    qtbot.waitUntil(lambda: win.bridge.state == "running", timeout=30_000)
+    qtbot.waitUntil(lambda: win.bridge.last_step > paused_at + 3, timeout=30_000)
 
 
 def test_forced_nan_shows_health_message_and_pauses(win, qtbot):
@@ -274,10 +278,11 @@ def test_translation_presets_say_their_defaults_are_cpu_sized(win, qtbot):
     assert not note.isVisible()  # dcgan-mnist: nothing to say
     win.setup.preset_combo.setCurrentText("cyclegan-horse2zebra")
     assert note.isVisible() and "sized for a CPU" in note.text() and "image_size" in note.text()
-    set_field(win, "model", "dcgan")  # the model picked by hand counts too
-    assert not note.isVisible()
-    set_field(win, "model", "pix2pix")
-    assert note.isVisible()
+    set_field(win, "family", "gan")  # the family picked by hand counts too
+    assert not note.isVisible() and "model" in win.setup.editors and "cycle_weight" not in win.setup.editors
+    set_field(win, "family", "pix2pix")
+    assert note.isVisible() and "l1_weight" in win.setup.editors and "model" not in win.setup.editors
+    assert win.setup.config().family == "pix2pix"
 
 
 def test_evaluation_while_training_shows_in_the_metrics_view_and_keeps_the_best(win, qtbot):

@@ -1,0 +1,177 @@
+"""Using a trained model: read any checkpoint (upgrading old formats), and rebuild the network of
+one of its family's inference entries. Sampling, Explore, Translate, evaluation and export start here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganstudio.core.checkpoint import load_checkpoint
+from ganstudio.core.errors import CheckpointError
+from ganstudio.core.families import FAMILIES, Entry, Signature, family_of_legacy_model
+from ganstudio.core.sampling import conditional_labels
+
+
+def upgrade(state: dict, source: str = "checkpoint") -> dict:
+    """A format-1 checkpoint (one Trainer per kind of model) in today's layout; newer ones as they are."""
+    if state.get("format_version", 1) >= 2:
+        return state
+    family = family_of_legacy_model(str(state.get("model_name", "")))
+    if family is None:
+        raise CheckpointError(f"{source}: a format-1 checkpoint of an unknown model {state.get('model_name')!r}")
+    try:
+        parts = FAMILIES.get(family).upgrade_v1(state)
+        log = {"sums": {}, "counts": {}, "steps": int(state.get("acc_n", 0))}
+        acc, n = state.get("acc"), int(state.get("acc_n", 0))
+        if acc is not None and n:
+            for key, v in zip(("loss/d", "loss/g", "d/real", "d/fake"), acc.tolist()):
+                log["sums"][key], log["counts"][key] = torch.tensor(v, dtype=torch.float64), n
+            for key, v in state.get("extra_acc", {}).items():
+                log["sums"][key], log["counts"][key] = v.double(), n
+    except (KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{source}: an incomplete format-1 checkpoint (no {e})") from None
+    return {
+        "format_version": 2, "kind": state["kind"], "family": family, "config_toml": state.get("config_toml", ""),
+        "step": int(state.get("step", 0)), "rng": state.get("rng", {}), "amp_scalers": state.get("amp_scalers"),
+        "log": log, "dataset": state.get("dataset", {}), **parts,
+    }
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's state in today's layout (see loop.Session.state_dict); CheckpointError otherwise."""
+    state = upgrade(load_checkpoint(path), str(path))
+    if state.get("family") not in FAMILIES:
+        raise CheckpointError(f"{path}: trained by family {state.get('family')!r}, which this GAN Studio does not have; "
+                              f"it has {', '.join(FAMILIES.names())}")
+    return state
+
+
+def config_from_checkpoint(path: str | Path):
+    """(the TrainConfig a checkpoint was trained with, its state in today's layout)."""
+    from ganstudio.core.config import from_toml
+
+    state = read_checkpoint(path)
+    if not state.get("config_toml"):
+        raise CheckpointError(f"{path}: checkpoint has no config")
+    return from_toml(state["config_toml"], source=str(path)), state
+
+
+def signature_of(state: dict) -> Signature:
+    return FAMILIES.get(state["family"]).signature(state["meta"])
+
+
+def require_kind(path, state: dict, sig: Signature, kind: str) -> None:
+    """CheckpointError unless the family's signature is of `kind`, saying what the model is for."""
+    if sig.kind == kind:
+        return
+    what = {"generate": "a generator of samples from noise", "translate": "an image-translation model"}
+    todo = {"generate": "sample or explore it instead", "translate": "translate images with it instead"}
+    raise CheckpointError(f"{path}: holds {what.get(sig.kind, sig.kind)} ({state['family']}), not "
+                          f"{what.get(kind, kind)}; {todo.get(sig.kind, 'use it elsewhere')}")
+
+
+@dataclass
+class Loaded:
+    """One entry's network, rebuilt on the CPU in eval mode, with its description."""
+    net: torch.nn.Module
+    entry: Entry
+    family: str
+    meta: dict
+    step: int
+    state: dict
+
+
+def load_entry(path: str | Path, entry: str | None = None, kind: str | None = None, state: dict | None = None) -> Loaded:
+    """The network of `entry` (default: the family's first), EMA weights where the run kept them.
+
+    `kind` ("generate" or "translate") refuses a checkpoint whose family offers something else, with
+    a message saying what it is for.
+    """
+    state = state if state is not None else read_checkpoint(path)
+    family = FAMILIES.get(state["family"])
+    try:
+        sig = family.signature(state["meta"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: checkpoint does not match its model ({str(e).splitlines()[0][:120]})") from None
+    if kind is not None:
+        require_kind(path, state, sig, kind)
+    e = sig.entry(entry)
+    try:
+        # Built on the meta device: no weight initialisation, so no draw from the global RNG that a
+        # training thread in the same process may be using (exact resume depends on it).
+        with torch.device("meta"):
+            net = family.entry_network(state["meta"], e)
+        weights = state.get("ema", {}).get(e.net) or state["nets"][e.net]
+        net.load_state_dict(weights, assign=True)
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        raise CheckpointError(f"{path}: checkpoint does not match its model ({str(err).splitlines()[0][:120]})") from None
+    return Loaded(net.eval(), e, state["family"], state["meta"], int(state.get("step", 0)), state)
+
+
+# ---------------------------------------------------------------- generators (signature kind "generate")
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator rebuilt from a checkpoint, with what is needed to sample it."""
+
+    G: torch.nn.Module
+    z_dim: int
+    kind: str
+    num_classes: int
+    classes: tuple[str, ...]
+    centers: np.ndarray | None
+    sigma: float | None
+    step: int
+
+    @torch.inference_mode()
+    def sample(self, n: int, seed: int = 0, label: int | None = None, psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n samples from the seed's stream of latents (sample 0 is `seed_to_z(seed)`), truncated by ψ."""
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.z_dim, generator=g) * psi
+        y = None
+        if self.num_classes:
+            if label is None:
+                y = conditional_labels(self.num_classes, n)[:n] if n >= self.num_classes else torch.arange(n) % self.num_classes
+            else:
+                y = torch.full((n,), label, dtype=torch.long)
+        elif label is not None:
+            raise CheckpointError("this model was trained without labels; --class needs a conditional model")
+        return self.G(z, y), y
+
+
+def load_generator(path: str | Path, state: dict | None = None) -> LoadedGenerator:
+    """Rebuild G (EMA weights when the run kept them) from a checkpoint, in eval mode on the CPU."""
+    ld = load_entry(path, kind="generate", state=state)
+    ports = {p.kind: p for p in ld.entry.inputs}
+    out = ld.entry.outputs[0]
+    meta = ld.meta
+    classes = tuple(meta.get("classes") or ())
+    num_classes = ports["class"].choices if "class" in ports else 0
+    centers = meta.get("centers")
+    return LoadedGenerator(
+        G=ld.net, z_dim=ports["noise"].shape[0], kind="points" if out.kind == "points" else "image",
+        num_classes=num_classes, classes=classes, centers=None if centers is None else np.asarray(centers, np.float64),
+        sigma=meta.get("sigma"), step=ld.step,
+    )
+
+
+# ---------------------------------------------------------------- translators (signature kind "translate")
+
+
+def load_translator(path: str | Path, direction: str = "AtoB", state: dict | None = None):
+    """(generator, image size, input channels, (A, B) domain names) of a translation entry, on the CPU in eval mode."""
+    if direction not in ("AtoB", "BtoA"):
+        raise CheckpointError(f"direction must be AtoB or BtoA, not {direction}")
+    state = state if state is not None else read_checkpoint(path)
+    sig = signature_of(state)
+    require_kind(path, state, sig, "translate")
+    names = [e.name for e in sig.entries]
+    if direction not in names:
+        raise CheckpointError(f"{path}: a {state['family']} model translates one way only ({', '.join(names)})")
+    ld = load_entry(path, direction, state=state)
+    image = ld.entry.inputs[0]
+    return ld.net, image.shape[-1], image.shape[0], (sig.entries[0].source, sig.entries[0].target)
