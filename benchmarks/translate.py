@@ -13,12 +13,13 @@ its dataset's held-out images, which neither the generator nor the judging class
   |G(F(y)) − y| is printed too: it must hide a zebra's stripes inside a plain horse, and stays
   higher.
 - pix2pix-edges2fashion: L1 to the target, and the share of outputs the Fashion-MNIST
-  classifier puts in the target's class (goal ≥ 0.85; the classifier's accuracy on the real
-  targets is printed next to it).  `--ceiling` also trains a classifier by the judge's own recipe
-  on the edge maps alone and scores it on the same held-out rows: what the edges tell about the
-  class, which no edges -> item -> judge chain can beat.
+  classifier puts in the target's class (the classifier's accuracy on the real targets is printed
+  next to it).  A classifier trained by the judge's own recipe on the edge maps alone, scored on
+  the same held-out rows, gives the ceiling: what the edges tell about the class, which no
+  edges -> item -> judge chain can beat.  Goal: class agreement ≥ 0.95 of that ceiling
+  (about 6 CPU-minutes more for the ceiling).
 
-    python benchmarks/translate.py [--only speed|cyclegan|pix2pix] [--steps-scale 1.0] [--ceiling]
+    python benchmarks/translate.py [--only speed|cyclegan|pix2pix] [--steps-scale 1.0]
 
 In the JSON line, `cyclegan_cycle_l1_a` is a ceiling and the `_cpu_s` figures are reports,
 every other goal a floor.  A partial run (--only, --steps-scale, --set) never claims the goal.
@@ -38,7 +39,7 @@ from PIL import Image
 
 from _tuning import add_set_option, set_overrides  # benchmarks/ is the script's folder, first on sys.path
 
-GOALS = {"ratio": 1.0, "cyclegan_zebra_share": 0.90, "cyclegan_cycle_l1_a": 0.1, "pix2pix_class_agreement": 0.85}
+GOALS = {"ratio": 1.0, "cyclegan_zebra_share": 0.90, "cyclegan_cycle_l1_a": 0.1, "pix2pix_share_of_ceiling": 0.95}
 QUALITY_PRESETS = {"cyclegan": "cyclegan-horse2zebra", "pix2pix": "pix2pix-edges2fashion"}
 
 
@@ -142,8 +143,6 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply the presets' steps (0.05 for a smoke run)")
-    ap.add_argument("--ceiling", action="store_true",
-                    help="pix2pix: also train a classifier on the edge maps alone (the judge's recipe, minutes on a CPU)")
     add_set_option(ap)
     args = ap.parse_args()
     extra = set_overrides(ap, args)
@@ -168,18 +167,19 @@ def main() -> None:
             r = train_and_score(QUALITY_PRESETS["pix2pix"], Path(tmp), args.steps_scale, args.threads, extra)
             print(f"pix2pix-edges2fashion, {r['steps']} steps: held-out L1 {r['l1']:.4f}; "
                   f"{100 * r['class_agreement']:.1f}% of {r['n_a']} outputs in the target's class "
-                  f"(goal ≥ {100 * GOALS['pix2pix_class_agreement']:.0f}%; the classifier on the real targets: "
+                  f"(the classifier on the real targets: "
                   f"{100 * r['real_accuracy']:.1f}%); {r['cpu_s']:.0f} CPU s, {r['wall_s']:.0f} s wall", flush=True)
             res.update({"pix2pix_l1": round(r["l1"], 4), "pix2pix_class_agreement": round(r["class_agreement"], 4),
                         "pix2pix_real_accuracy": round(r["real_accuracy"], 4), "pix2pix_cpu_s": round(r["cpu_s"], 1),
                         "pix2pix_wall_s": round(r["wall_s"], 1)})
-            if args.ceiling:
-                c = edge_ceiling()
-                print(f"a classifier trained on the edge maps alone (the judge's recipe) names {100 * c:.1f}% of the "
-                      f"held-out items: the most any edges -> item -> judge chain can reach", flush=True)
-                res["pix2pix_edge_only_accuracy"] = round(c, 4)
+            c = edge_ceiling()
+            share = r["class_agreement"] / c
+            print(f"a classifier trained on the edge maps alone (the judge's recipe) names {100 * c:.1f}% of the "
+                  f"held-out items, the most any edges -> item -> judge chain can reach; pix2pix reaches {share:.3f} "
+                  f"of it (goal ≥ {GOALS['pix2pix_share_of_ceiling']})", flush=True)
+            res.update({"pix2pix_edge_only_accuracy": round(c, 4), "pix2pix_share_of_ceiling": round(share, 4)})
     checks = {"ratio": lambda v, g: v >= g, "cyclegan_zebra_share": lambda v, g: v >= g,
-              "cyclegan_cycle_l1_a": lambda v, g: v <= g, "pix2pix_class_agreement": lambda v, g: v >= g}
+              "cyclegan_cycle_l1_a": lambda v, g: v <= g, "pix2pix_share_of_ceiling": lambda v, g: v >= g}
     met = all(checks[k](res[k], g) for k, g in GOALS.items() if k in res)
     full = args.only is None and args.steps_scale == 1.0 and not extra
     print(json.dumps({**res, "goals": GOALS, "goal_met": bool(met and full)}))
