@@ -1,4 +1,4 @@
-"""Outputs of the v1 checkpoints under the code that wrote them (tests/core/test_legacy.py compares)."""
+"""Made with the format-1 code of commit 67f838e; kept as the record. Outputs of the v1 checkpoints under the code that wrote them (tests/core/test_legacy.py compares)."""
 import numpy as np, torch
 from ganstudio.core.sampling import load_generator
 from ganstudio.core.translation_train import load_translator

@@ -1,3 +1,4 @@
+# Made with the format-1 code of commit 67f838e (the loader it calls no longer exists); kept as the record of how tests/data/v1 was made.
 import shutil, tempfile, pathlib
 from ganstudio.core.config import PRESETS, apply_overrides
 from ganstudio.core.train import iter_train
