@@ -24,11 +24,11 @@ G_GRAD_FLOOR = 1e-3    # G's gradient norm below this fraction of its early leve
 DIVERSITY_FLOOR = 0.2  # generated samples' spread below this fraction of the real data's
 
 
-def reference_batch(data, n: int, seed: int) -> torch.Tensor:
-    """A fixed real batch whose spread is the yardstick of sample diversity."""
+def reference_batch(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """A fixed real batch of the samples `x`, whose spread is the yardstick of sample diversity."""
     g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(data.x), generator=g)[: max(2, min(n, len(data.x)))]
-    return data.x[idx].float().cpu()
+    idx = torch.randperm(len(x), generator=g)[: max(2, min(n, len(x)))]
+    return x[idx].float().cpu()
 
 
 def spread(x: torch.Tensor) -> float:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ganstudio.core import health
 from ganstudio.core.augment import shift_images
 from ganstudio.core.batches import BatchSampler
 from ganstudio.core.families.base import Entry, Family, Port, Preview, Signature
@@ -132,9 +133,7 @@ class TranslationFamily(Family):
         return {"name": self.data.name, "n": len(self.a), "paired": self.data.paired}
 
     def real_reference(self, n: int, seed: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(self.data.b), generator=g)[: max(2, min(n, len(self.data.b)))]
-        return self.data.b[idx].float().cpu()
+        return health.reference_batch(self.data.b, n, seed)
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next (A, B) training batch, jittered and mirrored as the options ask."""

@@ -241,7 +241,7 @@ class GAN(Family):
         return self.sampler.batch_size * self.cfg.options.n_critic
 
     def real_reference(self, n: int, seed: int) -> torch.Tensor:
-        return health.reference_batch(self.data, n, seed)
+        return health.reference_batch(self.data.x, n, seed)
 
     def dataset_info(self) -> dict:
         return {"name": self.data.name, "n": len(self.data), "kind": self.data.kind}

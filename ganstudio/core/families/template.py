@@ -103,7 +103,7 @@ class Template(Family):
         self.fixed_z = fixed["z"]
 
     def real_reference(self, n: int, seed: int) -> torch.Tensor:
-        return health.reference_batch(self.data, n, seed)
+        return health.reference_batch(self.data.x, n, seed)
 
     @torch.no_grad()
     def preview(self, nets) -> Preview:
