@@ -71,7 +71,7 @@ def train_and_score(preset: str, workdir: Path, steps_scale: float, threads: int
     from ganstudio.core.config import PRESETS, apply_overrides
     from ganstudio.core.events import RunFinished, StepMetrics
     from ganstudio.core.train import iter_train
-    from ganstudio.core.translation_eval import evaluate_translation
+    from ganstudio.core.evaluate import evaluate
 
     never = 10**9
     base = PRESETS.get(preset).config()
@@ -85,8 +85,8 @@ def train_and_score(preset: str, workdir: Path, steps_scale: float, threads: int
         elif isinstance(ev, RunFinished):
             finished = ev
     cpu_s, wall_s = time.process_time() - t0, time.perf_counter() - w0
-    scores = evaluate_translation(finished.checkpoint)
-    return {**scores, "steps": finished.step, "cpu_s": cpu_s, "wall_s": wall_s}
+    ev = evaluate(finished.checkpoint)  # the family's own metrics, on the held-out images
+    return {**ev.values, "n_a": ev.n, "steps": finished.step, "cpu_s": cpu_s, "wall_s": wall_s}
 
 
 def edge_ceiling() -> float:

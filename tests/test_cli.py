@@ -265,7 +265,7 @@ def test_eval_prints_a_table_and_writes_eval_json(cgan_run, capsys):
 @pytest.mark.parametrize("args,match", [
     (["--metrics", "fid"], "unknown metric fid"),
     (["-n", "3"], "-n must be at least 10"),
-    (["--dataset", "/no/such/data"], "the run's dataset cannot be read here"),
+    (["--dataset", "/no/such/data"], "dataset /no/such/data cannot be read here"),
 ])
 def test_eval_bad_input_exits_2(cgan_run, args, match, capsys):
     before = (cgan_run / "eval.json").read_text() if (cgan_run / "eval.json").exists() else None

@@ -61,6 +61,15 @@ def test_the_cli_trains_samples_and_exports_a_family_defined_in_a_test(tmp_path,
     assert cli.main(["export", str(run), "-o", str(tmp_path / "toy.pt")]) == 0
     ts = torch.jit.load(str(tmp_path / "toy.pt"))
     assert ts(torch.zeros(3, 4)).shape == (3, 2)
+    capsys.readouterr()
+    assert cli.main(["eval", str(run), "--metrics", "modes", "--no-save"]) == 0  # the family's declared metrics
+    assert "modes covered" in capsys.readouterr().out
+    assert cli.main(["eval", str(run), "--metrics", "l1"]) == 2
+    assert "unknown metric l1 for a toy model" in capsys.readouterr().err
+    assert cli.main(["families", "toy"]) == 0
+    out = capsys.readouterr().out
+    assert "margin (default 0.5; changeable while training)" in out and "Hinge margin of the toy critic" in out
+    assert "toy-ring8" in out
     assert cli.main(["train", "--preset", "toy-ring8", "--run-dir", str(tmp_path / "bad"), "--set", "l1_weight=5"]) == 2
     assert "valid:" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 

@@ -66,7 +66,7 @@ class TrainConfig:
     checkpoint_every: int = option(1000, "run", "Steps between periodic checkpoints (latest.pt is always updated then too).", minimum=1, resume=True)
     sample_count: int = option(64, "run", "Samples in the fixed-noise grid.", minimum=1)
     eval_every: int = option(0, "run", "Steps between background evaluations (Fréchet distance, KID, precision/recall on 1,000 samples, in a separate process on one CPU thread, so training never waits); each keeps a step_N.pt and adds to eval.json. 0 = off.", minimum=0, resume=True)
-    keep_best: bool = option(False, "run", "Keep checkpoints/best.pt, the evaluated checkpoint with the lowest Fréchet distance: GANs oscillate, and the last step is not always the best (needs eval_every).", resume=True)
+    keep_best: bool = option(False, "run", "Keep checkpoints/best.pt, the evaluated checkpoint with the family's best score (Fréchet distance for generators, held-out L1 for pix2pix, cycle L1 for CycleGAN): GANs oscillate, and the last step is not always the best (needs eval_every).", resume=True)
     # --- the family's options (an instance of FAMILIES.get(family).Options); None = its defaults
     options: Any = None
 

@@ -17,3 +17,7 @@ class CheckpointError(UserError):
 
 class RunDirError(UserError):
     """A run directory that cannot be used as asked."""
+
+
+class DataError(UserError):
+    """Bad or unusable dataset; str(e) is one clear line for the user."""

@@ -127,7 +127,9 @@ def export_dataset(checkpoint: str | Path, out: str | Path, n: int, *, seed: int
 
 def _score(result: SyntheticDataset, checkpoint, u8: torch.Tensor, labels: torch.Tensor, seed: int, say) -> None:
     """TSTR of the written images against the run's real data, when a judge exists for it."""
-    from ganstudio.core.evaluate import EvalError, judge_for, load_run_data, tstr_accuracy
+    from ganstudio.core.evaluate import load_run_data
+    from ganstudio.core.evaluation import EvalError
+    from ganstudio.core.scoring import judge_for, tstr_accuracy
     from ganstudio.core.inference import config_from_checkpoint
 
     try:

@@ -219,9 +219,9 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
         if not path.is_file():  # not written (a diverged state is never saved)
             return
         if evaluator is None:
-            from ganstudio.core.evaluate import BackgroundEvaluator
+            from ganstudio.core.evaluate import BackgroundEvaluator, best_score
 
-            evaluator = BackgroundEvaluator(run.path, keep_best=trainer.cfg.keep_best)
+            evaluator = BackgroundEvaluator(run.path, keep_best=trainer.cfg.keep_best, best=best_score(trainer.cfg.family))
         evaluator.keep_best = trainer.cfg.keep_best
         evaluator.submit(step, path)
 

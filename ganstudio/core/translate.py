@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganstudio.core.data import DataError, decode_full
+from ganstudio.core.errors import DataError
+from ganstudio.core.images import decode_full
 
 # A generator at its training size: (N, C_in, S, S) in [-1, 1] → (N, C_out, S, S) in [-1, 1].
 TranslateFn = Callable[[torch.Tensor], torch.Tensor]

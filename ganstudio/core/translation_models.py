@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganstudio.core.models import Dropout, _dcgan_init
+from ganstudio.core.blocks import Dropout, dcgan_init
 from ganstudio.core.registry import Registry
 
 NORMS = ("instance", "batch")
@@ -56,7 +56,7 @@ def _conv_bias(kind: str) -> bool:
 
 def _init_weights(module: nn.Module) -> None:
     """The papers' init (conv weights N(0, 0.02), biases 0, BatchNorm scale N(1, 0.02)): DCGAN's."""
-    _dcgan_init(module)
+    dcgan_init(module)
 
 
 def unet_depth(spec: TranslationSpec) -> int:

@@ -11,14 +11,11 @@ import pyqtgraph as pg
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDockWidget,
     QFileDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -30,6 +27,7 @@ from ganstudio.ui.curves import CurvesPanel
 from ganstudio.ui.metrics_panel import MetricsPanel
 from ganstudio.ui.explorer import ExplorerPanel
 from ganstudio.ui.icons import action_icon, app_icon
+from ganstudio.ui.live_bar import LiveSettingsBar
 from ganstudio.ui.theme import CHOICES as THEME_CHOICES
 from ganstudio.ui.theme import Theme
 from ganstudio.ui.translate_panel import TranslatePanel
@@ -68,7 +66,6 @@ class MainWindow(QMainWindow):
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
         self.run_dir: Path | None = None
         self._close_when_idle = False
-        self._live_cfg = None
         self._t_run = None
         self._step_t0 = None
 
@@ -186,28 +183,8 @@ class MainWindow(QMainWindow):
             tb.addAction(a)
         self.addToolBar(tb)
 
-        live = QToolBar("Live settings")
-        live.setObjectName("live")
-        self.lr_g_edit = QLineEdit()
-        self.lr_d_edit = QLineEdit()
-        for w, name in ((self.lr_g_edit, "lr_g"), (self.lr_d_edit, "lr_d")):
-            w.setMaximumWidth(80)
-            w.setToolTip(f"{name}: applied to the running loop between steps")
-            live.addWidget(QLabel(f" {name} "))
-            live.addWidget(w)
-        self.weight_combo = QComboBox()  # filled with the family's live settings when a run starts
-        self.weight_combo.setToolTip("A loss weight, trick strength or step count of the family to change while training.")
-        self.weight_combo.currentTextChanged.connect(self._on_weight_combo_changed)
-        self.weight_edit = QLineEdit()
-        self.weight_edit.setMaximumWidth(70)
-        self.weight_edit.setToolTip("New value for the chosen weight, applied between steps.")
-        live.addWidget(QLabel(" weight "))
-        live.addWidget(self.weight_combo)
-        live.addWidget(self.weight_edit)
-        self.apply_button = QPushButton("Apply")
-        self.apply_button.setToolTip("Send the learning rates and the chosen setting to the running loop.")
-        self.apply_button.clicked.connect(self._on_apply_button_clicked)
-        live.addWidget(self.apply_button)
+        live = self.live = LiveSettingsBar(self)
+        live.apply_requested.connect(lambda changes: self.bridge.set(**changes))
         self.addToolBar(live)
 
         menu = self.menuBar().addMenu("&File")
@@ -268,7 +245,7 @@ class MainWindow(QMainWindow):
         self.step_action.setEnabled(state == "paused")
         self.stop_action.setEnabled(state in ("running", "paused"))
         self.save_action.setEnabled(state in ("running", "paused"))
-        self.apply_button.setEnabled(state in ("running", "paused"))
+        self.live.apply_button.setEnabled(state in ("running", "paused"))
         self.resume_action.setEnabled(not running and self.run_dir is not None and (self.run_dir / "checkpoints/latest.pt").is_file())
         self.setup.setEnabled(not running)
         self.explore_action.setEnabled(self.run_dir is not None and (self.run_dir / "checkpoints/latest.pt").is_file())
@@ -308,10 +285,7 @@ class MainWindow(QMainWindow):
         else:
             self.curves.clear()
         self.curves.set_family(cfg.family)
-        self._live_cfg = cfg
-        self.lr_g_edit.setText(repr(cfg.lr_g))
-        self.lr_d_edit.setText(repr(cfg.lr_d))
-        self._fill_live_settings(cfg)
+        self.live.show_config(cfg)
         self._t_run, self._step_t0 = None, None
         self.metrics.follow(run_dir)
         self.bridge.start(cfg, run_dir, resume=resume, data=data)
@@ -358,38 +332,6 @@ class MainWindow(QMainWindow):
         else:
             self.bridge.pause()
 
-    def _fill_live_settings(self, cfg) -> None:
-        """The weight box offers what this family's loop accepts between steps (numbers, besides the rates)."""
-        from ganstudio.core.config import field_info
-
-        info = field_info(cfg.family)
-        names = [n for n, m in info.items() if m["live"] and n not in ("lr_g", "lr_d")
-                 and isinstance(m["default"], (int, float)) and not isinstance(m["default"], bool)]
-        current = self.weight_combo.currentText()
-        self.weight_combo.blockSignals(True)
-        self.weight_combo.clear()
-        self.weight_combo.addItems(names)
-        for i, n in enumerate(names):
-            self.weight_combo.setItemData(i, info[n]["why"], Qt.ItemDataRole.ToolTipRole)
-        if current in names:
-            self.weight_combo.setCurrentText(current)
-        self.weight_combo.blockSignals(False)
-        self._on_weight_combo_changed(self.weight_combo.currentText())
-
-    def _on_weight_combo_changed(self, name: str) -> None:
-        if self._live_cfg is not None and name:
-            self.weight_edit.setText(f"{self._live_cfg.get(name):g}")
-
-    def _on_apply_button_clicked(self) -> None:
-        try:
-            changes = {"lr_g": float(self.lr_g_edit.text()), "lr_d": float(self.lr_d_edit.text())}
-            if self.weight_combo.currentText():
-                changes[self.weight_combo.currentText()] = float(self.weight_edit.text())
-        except ValueError:
-            QMessageBox.warning(self, "Live settings", "Learning rates and weights must be numbers, e.g. 2e-4.")
-            return
-        self.bridge.set(**changes)
-
     def _on_bridge_started(self, ev) -> None:
         self.device_label.setText(ev.device)
         self.step_label.setText(f"step {ev.step} / {ev.total_steps}")
@@ -400,15 +342,12 @@ class MainWindow(QMainWindow):
         from ganstudio.core.evaluate import headline
 
         self.statusBar().showMessage(f"evaluation of step {ev.step} ({ev.seconds:.1f} s): "
-                                     + headline(ev.values, ev.best, ev.error), 10000)
+                                     + headline(ev.values, self.live.cfg.family if self.live.cfg else None, ev.best, ev.error), 10000)
         self.metrics.reload()
 
     def _on_bridge_settings_changed(self, changes: dict) -> None:
         """Keep the form and the live fields in step with what the loop now runs."""
-        from ganstudio.core.config import apply_overrides
-
-        if self._live_cfg is not None:
-            self._live_cfg = apply_overrides(self._live_cfg, changes)
+        self.live.applied(changes)
         self.setup.update_values(changes)
         self.statusBar().showMessage(f"applied: {changes}", 5000)
 

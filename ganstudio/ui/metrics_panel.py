@@ -9,28 +9,26 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-# (label, value key, floor key or None, lower is better)
-CHOICES = (
-    ("Fréchet distance", "fd", "fd_floor", True),
-    ("KID", "kid", "kid_floor", True),
-    ("Precision", "precision", None, False),
-    ("Recall", "recall", None, False),
-    ("Coverage", "coverage", None, False),
-    ("Classifier score", "is", "is_real", False),
-    ("Diversity", "diversity", "diversity_real", False),
-    ("Modes covered", "modes", None, False),
-    ("High quality", "high_quality", None, False),
-    ("Held-out L1", "l1", None, True),
-    ("Cycle L1 (A)", "cycle_l1_a", None, True),
-    ("A → B called B", "a_to_b_share", None, False),
-)
+from ganstudio.core.evaluation import Score
+
+
+
+def score_choices() -> list[Score]:
+    """Every score some family reports, once each, in family order; the panel offers those the run's evaluations hold."""
+    from ganstudio.core.families import FAMILIES  # torch: only once a run's evaluations are shown
+
+    seen: dict[str, Score] = {}
+    for name in FAMILIES:
+        for sc in FAMILIES.get(name).scores:
+            seen.setdefault(sc.key, sc)
+    return list(seen.values())
 
 
 class MetricsPanel(QWidget):
     """Reads RUN/eval.json whenever it changes (whoever writes it: this studio, the CLI, another machine).
 
     "Evaluate now" scores the run's latest checkpoint in a background process; periodic
-    evaluation during training is the `eval_every` setting, and `keep_best` keeps the best by FD.
+    evaluation during training is the `eval_every` setting, and `keep_best` keeps the best by the family's best score.
     """
 
     evaluation_failed = Signal(str)
@@ -41,6 +39,7 @@ class MetricsPanel(QWidget):
         self.history: list[dict] = []
         self._stamp = None
         self._evaluator = None
+        self._choices: list[Score] = []
 
         self.metric_combo = QComboBox()
         self.metric_combo.setToolTip("Which evaluation to plot over training steps; the dashed line is the "
@@ -125,7 +124,8 @@ class MetricsPanel(QWidget):
 
     def _refill_choices(self) -> None:
         present = {k for h in self.history for k in h.get("values", {})}
-        wanted = [(label, key) for label, key, _, _ in CHOICES if key in present] or [("Fréchet distance", "fd")]
+        self._choices = [sc for sc in score_choices() if sc.key in present] if present else []
+        wanted = [(sc.label, sc.key) for sc in self._choices]
         current = self.metric_combo.currentData()
         if [self.metric_combo.itemData(i) for i in range(self.metric_combo.count())] == [k for _, k in wanted]:
             return
@@ -138,40 +138,45 @@ class MetricsPanel(QWidget):
         self.metric_combo.blockSignals(False)
 
     def _redraw(self) -> None:
-        key = self.metric_combo.currentData() or "fd"
-        spec = next((c for c in CHOICES if c[1] == key), CHOICES[0])
+        key = self.metric_combo.currentData()
+        spec = next((sc for sc in self._choices if sc.key == key), None)
+        if spec is None:
+            for item in (self.line, self.floor, self.best):
+                item.setData([], [])
+            return
         rows = [h for h in self.history if key in h["values"]]
         xs = [h["step"] for h in rows]
         self.line.setData(xs, [h["values"][key] for h in rows])
-        floor = spec[2]
+        floor = spec.reference
         fl = [(h["step"], h["values"][floor]) for h in rows if floor and floor in h["values"]]
         self.floor.setData([x for x, _ in fl], [y for _, y in fl])
         if rows:
-            pick = min if spec[3] else max
+            pick = min if spec.lower_is_better else max
             b = pick(rows, key=lambda h: h["values"][key])
             self.best.setData([b["step"]], [b["values"][key]])
         else:
             self.best.setData([], [])
-        self.plot.setLabel("left", spec[0])
+        self.plot.setLabel("left", spec.label)
         self._summarise(rows, spec)
 
-    def _summarise(self, rows: list[dict], spec) -> None:
+    def _summarise(self, rows: list[dict], spec: Score) -> None:
         if not self.history:
             return
         last = self.history[-1]
         v = last["values"]
         parts = [f"step {last['step']:,}"]
-        for label, key, floor, _ in CHOICES:
-            if key in v:
-                parts.append(f"{label} {v[key]:.3g}" + (f" (real {v[floor]:.3g})" if floor and floor in v else ""))
+        for sc in self._choices:
+            if sc.key in v:
+                ref = v.get(sc.reference) if sc.reference else None
+                parts.append(f"{sc.label} {v[sc.key]:.3g}" + (f" (reference {ref:.3g})" if ref is not None else ""))
         cost = sum(last.get("seconds", {}).values())
         text = "Last: " + ", ".join(parts) + f". Took {cost:.1f} s in a background process."
         if rows:
-            pick = min if spec[3] else max
-            b = pick(rows, key=lambda h: h["values"][spec[1]])
-            text += f" Best {spec[0]}: step {b['step']:,}."
+            pick = min if spec.lower_is_better else max
+            b = pick(rows, key=lambda h: h["values"][spec.key])
+            text += f" Best {spec.label}: step {b['step']:,}."
         if self.run_dir is not None and (self.run_dir / "checkpoints" / "best.pt").is_file():
-            text += " checkpoints/best.pt holds the lowest-FD checkpoint."
+            text += " checkpoints/best.pt holds the best-scoring checkpoint (keep_best)."
         self.summary.setText(text)
 
     # ------------------------------------------------------------ evaluate now

@@ -13,15 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganstudio.core import data
-from ganstudio.core.data import (
-    DataError,
-    decode_image,
-    grid25_centers,
-    list_datasets,
-    load_dataset,
-    ring8_centers,
-)
+from ganstudio.core import images
+from ganstudio.core.data import DataError, grid25_centers, list_datasets, load_dataset, resources_dir, ring8_centers
+from ganstudio.core.images import decode_image
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -137,7 +131,7 @@ def test_grid25_centres_and_sigma():
 def test_list_datasets_names_and_resources():
     assert [n for n, _ in list_datasets()] == ["mnist", "fashion", "animals", "ring8", "grid25"]
     assert all(desc for _, desc in list_datasets())
-    assert (data.resources_dir() / "datasets" / "mnist_5k.npz").is_file()
+    assert (resources_dir() / "datasets" / "mnist_5k.npz").is_file()
 
 
 def test_missing_path_lists_builtins(tmp_path):
@@ -238,7 +232,7 @@ def test_every_bad_file_is_skipped_with_its_reason_while_good_ones_load(tmp_path
 def test_pixel_limit_is_a_module_constant(tmp_path, monkeypatch):
     save(solid((1, 2, 3), (64, 64)), tmp_path / "big.png")
     save(solid((1, 2, 3), (16, 16)), tmp_path / "small.png")
-    monkeypatch.setattr(data, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
     ds = load_dataset(str(tmp_path))
     assert len(ds) == 1
     assert ds.skipped[0].reason == "too large (4,096 px > limit 1,000)"

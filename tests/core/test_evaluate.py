@@ -9,7 +9,10 @@ from PIL import Image
 
 from ganstudio.core.config import PRESETS, apply_overrides
 from ganstudio.core.data import load_dataset
-from ganstudio.core.evaluate import EvalError, evaluate, judge_for, parse_metrics, read_history, record
+from ganstudio.core.evaluate import evaluate, parse_metrics, read_history, record
+from ganstudio.core.evaluation import EvalError, Evaluation
+from ganstudio.core.families import FAMILIES
+from ganstudio.core.scoring import judge_for
 from ganstudio.core.train import iter_train
 
 
@@ -85,16 +88,27 @@ def test_user_data_with_labels_gets_a_classifier_trained_once_and_cached(tmp_pat
     assert torch.equal(again.logits(data.x), clf.logits(data.x))
 
 
-def test_metric_names_are_checked():
-    assert parse_metrics("fd, KID") == ("fd", "kid")
-    assert "tstr" in parse_metrics("all")
-    with pytest.raises(EvalError, match="unknown metric fid; choose from fd, kid"):
-        parse_metrics("fid")
+def test_metric_names_are_the_familys_own():
+    gan, cyclegan = FAMILIES.get("gan"), FAMILIES.get("cyclegan")
+    assert parse_metrics("fd, KID", gan) == ("fd", "kid")
+    assert "tstr" in parse_metrics("all", gan) and "tstr" not in parse_metrics("", gan)  # TSTR only when asked for
+    with pytest.raises(EvalError, match="unknown metric fid for a gan model; choose from fd, kid"):
+        parse_metrics("fid", gan)
+    assert parse_metrics("", cyclegan) == ("cycle", "classes")
+    with pytest.raises(EvalError, match="unknown metric fd for a cyclegan model; choose from cycle, classes or all"):
+        parse_metrics("fd", cyclegan)
+
+
+def test_every_family_declares_scores_for_what_it_evaluates():
+    for name in FAMILIES:
+        fam = FAMILIES.get(name)
+        keys = {s.key for s in fam.scores}
+        assert set(fam.default_metrics) <= set(fam.metrics), name
+        assert not fam.best_by or fam.best_by in keys, name
+        assert all(s.fmt.format(0.5) and s.label for s in fam.scores), name
 
 
 def test_eval_json_keeps_every_step_and_replaces_a_repeat(cgan_ckpt, tmp_path):
-    from ganstudio.core.evaluate import Evaluation
-
     for step, fd in ((200, 9.0), (100, 12.0), (200, 8.0)):
         record(tmp_path, Evaluation(checkpoint="x.pt", step=step, n=50, values={"fd": fd}))
     hist = read_history(tmp_path)

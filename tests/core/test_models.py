@@ -4,15 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganstudio.core.models import (
-    MODEL_WHY,
-    MODELS,
-    MinibatchDiscrimination,
-    MinibatchStd,
-    ModelSpec,
-    apply_spectral_norm,
-    build_models,
-)
+from ganstudio.core.blocks import MinibatchDiscrimination, MinibatchStd, apply_spectral_norm
+from ganstudio.core.models import MODEL_WHY, MODELS, ModelSpec, build_models
 from ganstudio.core.registry import UnknownNameError
 
 
@@ -267,7 +260,7 @@ def test_generator_single_sample_preview_in_eval_mode():
 
 
 def test_fast_dropout_keeps_the_distribution_of_nn_dropout():
-    from ganstudio.core.models import Dropout
+    from ganstudio.core.blocks import Dropout
 
     torch.manual_seed(0)
     drop = Dropout(0.3).train()

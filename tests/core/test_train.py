@@ -33,8 +33,9 @@ def run_all(cfg, run_dir, control=None, **kw):
     return list(iter_train(cfg, run_dir, control, **kw))
 
 
-@pytest.mark.parametrize("name", PRESETS.names())
-def test_every_preset_trains_three_steps(name, tmp_path, tiny_overrides):
+@pytest.mark.parametrize("every_preset", PRESETS.names())
+def test_every_preset_trains_three_steps(every_preset, tmp_path, tiny_overrides):
+    name = every_preset
     cfg = apply_overrides(PRESETS.get(name).config(), {**tiny_overrides, "steps": 3, "sample_every": 3})
     events = run_all(cfg, tmp_path / "run")
     metrics = [e for e in events if isinstance(e, StepMetrics)]

@@ -142,7 +142,7 @@ def test_resize_mode_batches_images_of_any_sizes(tmp_path):
 
 
 def test_every_awkward_file_kind_is_converted_or_named(tmp_path, monkeypatch):
-    from ganstudio.core import data as D
+    from ganstudio.core import images as D
 
     src = tmp_path / "in"
     src.mkdir()

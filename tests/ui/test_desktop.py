@@ -38,9 +38,9 @@ def test_standard_shortcuts_trigger_their_actions(win, qtbot, monkeypatch):
     win.export_dialog.close()
 
     _train_tiny(win, qtbot)
-    win.weight_edit.clear()
-    qtbot.keyClicks(win.weight_edit, "1 0")  # a space typed into a field is text, not Pause
-    assert win.weight_edit.text() == "1 0" and win.bridge.state == "running"
+    win.live.weight_edit.clear()
+    qtbot.keyClicks(win.live.weight_edit, "1 0")  # a space typed into a field is text, not Pause
+    assert win.live.weight_edit.text() == "1 0" and win.bridge.state == "running"
     win.setFocus()
     win.activateWindow()
     qtbot.keyClick(win, Qt.Key.Key_Space)  # Space: pause …

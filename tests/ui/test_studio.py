@@ -70,18 +70,18 @@ def test_pause_step_resume_and_live_lr(win, qtbot):
     paused_at = win.bridge.last_step
     qtbot.wait(300)
     assert win.bridge.last_step == paused_at  # really paused
-    win.lr_d_edit.setText("1e-05")
-    win.apply_button.click()
+    win.live.lr_d_edit.setText("1e-05")
+    win.live.apply_button.click()
     win.step_action.trigger()
     qtbot.waitUntil(lambda: win.bridge.last_step == paused_at + 1, timeout=10_000)
     qtbot.waitUntil(lambda: win.curves.records and win.curves.records[-1]["step"] == paused_at + 1, timeout=10_000)
     qtbot.wait(200)
     assert win.bridge.last_step == paused_at + 1  # exactly one step
     assert win.curves.records[-1]["lr/d"] == pytest.approx(1e-5)  # the change reached the loop
-    win.weight_combo.setCurrentText("label_smoothing")
-    assert win.weight_edit.text() == "0"
-    win.weight_edit.setText("0.1")
-    win.apply_button.click()
+    win.live.weight_combo.setCurrentText("label_smoothing")
+    assert win.live.weight_edit.text() == "0"
+    win.live.weight_edit.setText("0.1")
+    win.live.apply_button.click()
     win.step_action.trigger()
     qtbot.waitUntil(lambda: "label_smoothing = 0.1" in (win.run_dir / "config.toml").read_text(), timeout=10_000)
     # the single step ends paused again; Resume pressed before then would read as Pause
@@ -96,9 +96,9 @@ def test_forced_nan_shows_health_message_and_pauses(win, qtbot):
     tiny(win, checkpoint_every=3)
     win.train_action.trigger()
     qtbot.waitUntil(lambda: (win.run_dir / "checkpoints/latest.pt").exists(), timeout=30_000)
-    win.lr_g_edit.setText("1e38")
-    win.lr_d_edit.setText("1e38")
-    win.apply_button.click()
+    win.live.lr_g_edit.setText("1e38")
+    win.live.lr_d_edit.setText("1e38")
+    win.live.apply_button.click()
     qtbot.waitUntil(lambda: "nan" in win.health.kinds(), timeout=30_000)
     qtbot.waitUntil(lambda: win.bridge.state == "paused", timeout=10_000)
     text = win.health.list.item(0).text()

@@ -13,6 +13,7 @@ from ganstudio.core.batches import BatchSampler
 from ganstudio.core.families.base import Entry, Family, Port, Preview, Signature
 from ganstudio.core.options import option
 from ganstudio.core.sampling import make_grid
+from ganstudio.core.translation_eval import score_translator
 from ganstudio.core.translation_models import TranslationSpec, build_generator
 
 PREVIEW_ROWS = 4  # examples per direction in the preview grid
@@ -80,6 +81,10 @@ class TranslationFamily(Family):
         from ganstudio.core.pairs import load_translation_data
 
         return load_translation_data(cfg.dataset, cfg.image_size, cfg.channels)
+
+    @classmethod
+    def evaluate(cls, req):
+        return score_translator(req)
 
     @classmethod
     def entry_network(cls, meta: dict, entry: Entry):

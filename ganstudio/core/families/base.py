@@ -9,6 +9,8 @@ A family module subclasses `Family`, registers it in `FAMILIES` and declares, al
 - `fixed` inputs and `preview(...)`: the grid drawn while training;
 - `signature(meta)`: its inference entry points (named inputs and outputs), which sampling,
   Explore, Translate and export build on;
+- `metrics` (what `ganstudio eval --metrics` may name, with what each measures), the `scores` they
+  report (rows of the eval table, choices of the Metrics panel) and `evaluate(request)`;
 - its presets, and a why-sentence for each option.
 
 The loop (`ganstudio.core.loop`) owns zero-grad, backward, mixed precision, the optimiser step,
@@ -25,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganstudio.core.errors import CheckpointError, UserError
+from ganstudio.core.evaluation import EvalRequest, Evaluation, Score  # noqa: F401 (part of the contract)
 from ganstudio.core.registry import Registry
 
 
@@ -93,8 +97,6 @@ class Signature:
         for e in self.entries:
             if e.name == name:
                 return e
-        from ganstudio.core.errors import CheckpointError
-
         raise CheckpointError(f"this model offers {', '.join(e.name for e in self.entries)}, not {name}")
 
 
@@ -128,6 +130,11 @@ class Family:
     d_output: ClassVar[str] = "prob"    # "prob" (D's logits are probabilities) or "critic" (scores)
     legacy_models: ClassVar[tuple[str, ...]] = ()   # format-1 `model` values this family now trains
     cpu_note: ClassVar[str] = ""        # shown in the Setup panel when the family is picked
+    metrics: ClassVar[dict[str, str]] = {}          # `--metrics` name → what it measures
+    default_metrics: ClassVar[tuple[str, ...]] = ()  # computed when none are named (and by eval_every)
+    scores: ClassVar[tuple[Score, ...]] = ()         # the values those metrics report, in table order
+    best_by: ClassVar[str] = ""         # the score keep_best keeps the best checkpoint by ("" = none)
+    reference_column: ClassVar[str] = "reference"   # what the scores' references are, as the eval table's heading
 
     # ------------------------------------------------------------ before training (no instance)
 
@@ -164,6 +171,11 @@ class Family:
     def entry_network(cls, meta: dict, entry: Entry) -> nn.Module:
         """The network an inference entry runs, freshly built (default: every network, then the one named)."""
         return cls.networks(meta)[entry.net]
+
+    @classmethod
+    def evaluate(cls, req: EvalRequest) -> Evaluation:
+        """Score a checkpoint: an Evaluation with `req.metrics` computed (generators: ganstudio.core.scoring)."""
+        raise UserError(f"the {cls.name} family has no evaluation yet")
 
     @classmethod
     def upgrade_v1(cls, state: dict) -> dict:

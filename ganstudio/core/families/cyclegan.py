@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ganstudio.core import translation_eval
 from ganstudio.core.families._translation import TranslationFamily, TranslationOptions, rgb, translation_spec
 from ganstudio.core.families.base import OptGroup, Phase, Signature, Terms, register
 from ganstudio.core.options import option
@@ -32,6 +33,8 @@ class CycleGAN(TranslationFamily):
     curves = {"Loss": ("loss/d", "loss/g", "loss/cycle", "loss/identity"), "D output": ("d/real", "d/fake")}
     d_output = "critic"
     legacy_models = ("cyclegan",)
+    metrics, scores = translation_eval.UNPAIRED_METRICS, translation_eval.UNPAIRED_SCORES
+    default_metrics, best_by = tuple(metrics), "cycle_l1"
     generator_kind = "resnet"
     presets = {
         "cyclegan-horse2zebra": (

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudio.core import health
+from ganstudio.core import health, scoring
 from ganstudio.core.augment import DIFFAUG_POLICIES, diff_augment
 from ganstudio.core.batches import BatchSampler
 from ganstudio.core.errors import ConfigError
@@ -93,6 +93,8 @@ class GAN(Family):
     }
     ema_nets = ("G",)
     legacy_models = ("mlp", "dcgan", "dcgan-tf")
+    metrics, default_metrics, scores = scoring.GENERATED_METRICS, scoring.GENERATED_DEFAULT, scoring.GENERATED_SCORES
+    best_by, reference_column = "fd", "real vs real"
     presets = {
         "gan-mlp-mnist": ("Goodfellow et al. 2014: MLP generator and discriminator (dropout) on MNIST, non-saturating loss.",
                           _mnist(model="mlp", loss="ns", d_dropout=0.3, batch_size=64, steps=5000)),
@@ -157,6 +159,10 @@ class GAN(Family):
         from ganstudio.core.data import load_dataset
 
         return load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=seed)
+
+    @classmethod
+    def evaluate(cls, req):
+        return scoring.score_generator(req)
 
     @classmethod
     def describe(cls, cfg, data) -> dict:

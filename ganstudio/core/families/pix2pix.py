@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ganstudio.core import translation_eval
 from ganstudio.core.errors import ConfigError
 from ganstudio.core.families._translation import TranslationFamily, TranslationOptions, rgb, translation_spec
 from ganstudio.core.families.base import OptGroup, Phase, Signature, Terms, register
@@ -30,6 +31,8 @@ class Pix2Pix(TranslationFamily):
     Options = Pix2PixOptions
     curves = {"Loss": ("loss/d", "loss/g", "loss/l1"), "D output": ("d/real", "d/fake")}
     legacy_models = ("pix2pix",)
+    metrics, scores = translation_eval.PAIRED_METRICS, translation_eval.PAIRED_SCORES
+    default_metrics, best_by = tuple(metrics), "l1"
     generator_kind = "unet"
     presets = {
         "pix2pix-edges2fashion": (

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudio.core import health
+from ganstudio.core import health, scoring
 from ganstudio.core.batches import BatchSampler
 from ganstudio.core.families.base import Entry, Family, OptGroup, Phase, Port, Preview, Signature, Terms
 from ganstudio.core.models import Generator
@@ -40,6 +40,14 @@ class Template(Family):
     curves = {"Loss": ("loss/d", "loss/g"), "D output": ("d/real", "d/fake")}
     ema_nets = ("G",)          # the loop keeps an EMA of these when cfg.ema > 0
     presets = {}               # name → (summary, overrides), listed by `ganstudio presets`
+    # what `ganstudio eval` computes: a generator reuses the generated-sample scores (FD, modes, ...)
+    metrics, default_metrics, scores = scoring.GENERATED_METRICS, scoring.GENERATED_DEFAULT, scoring.GENERATED_SCORES
+    best_by = "fd"             # the score keep_best ranks checkpoints by
+    reference_column = "real vs real"  # what the scores are read against (the eval table heading)
+
+    @classmethod
+    def evaluate(cls, req):
+        return scoring.score_generator(req)
 
     @classmethod
     def load_data(cls, cfg, seed: int = 0):

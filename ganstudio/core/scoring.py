@@ -1,0 +1,225 @@
+"""Scores of generated samples against real data: feature metrics, TSTR and mode metrics, with what each cost.
+
+Any family whose signature generates (noise, and a class → sample) declares these as its metrics
+(`GENERATED_METRICS`, `GENERATED_SCORES`) and scores with `score_generator`. Image features come
+from the dataset's domain classifier: the shipped one for a built-in set, or one trained (and
+cached beside the run) on a user dataset's own labels. Every distance is reported next to its
+real-vs-real floor (two disjoint halves of the real data, same sample count), which is the best a
+perfect generator could score at that count.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ganstudio.core import metrics as M
+from ganstudio.core.classifier import (
+    MIRROR_SAFE,
+    Classifier,
+    ClassifierError,
+    builtin_classifier,
+    load_classifier_file,
+    save_classifier,
+    train_classifier,
+)
+from ganstudio.core.data import Dataset, evaluation_split
+from ganstudio.core.evaluation import EvalError, Evaluation, Score
+from ganstudio.core.metrics2d import mode_metrics
+
+MODES_SAMPLES = 2_500  # the PacGAN protocol's sample count
+DIVERSITY_BATCH = 256
+USER_CLASSIFIER_EPOCHS = 15
+MIN_PER_CLASS = 10  # fewer labelled images per class than this cannot train a useful judge
+FEATURE_METRICS = frozenset({"fd", "kid", "is", "pr", "diversity"})
+
+# what `--metrics` may name for a generator, and what each measures
+GENERATED_METRICS = {
+    "fd": "Fréchet distance between classifier features of samples and real images (lower is better)",
+    "kid": "kernel inception distance: FD's unbiased cousin, reliable at small sample counts",
+    "is": "classifier score (the Inception Score analog): confident and varied class predictions",
+    "pr": "precision, recall, density and coverage: realism and coverage of the real data, separately",
+    "diversity": "mean feature distance within a batch of samples; near 0 means mode collapse",
+    "tstr": "train a classifier on samples, test it on real images (conditional models; minutes on a CPU)",
+    "modes": "modes covered and high-quality share (2-D point sets with known modes, PacGAN protocol)",
+}
+# TSTR trains a classifier (minutes on a CPU), so it runs only when asked for by name.
+GENERATED_DEFAULT = ("fd", "kid", "is", "pr", "diversity", "modes")
+GENERATED_SCORES = (
+    Score("fd", "Fréchet distance", "{:.3f}", "lower is better", reference="fd_floor", short="FD", lower_is_better=True),
+    Score("kid", "KID", "{:.5f}", "lower is better; ± {kid_std:.5f}", reference="kid_floor", short="KID", lower_is_better=True),
+    Score("is", "classifier score", "{:.2f}", "higher is better (the Inception Score analog)", reference="is_real"),
+    Score("precision", "precision", "{:.3f}", "share of samples that look real", short="precision"),
+    Score("recall", "recall", "{:.3f}", "share of the real data the samples cover", short="recall"),
+    Score("density", "density", "{:.3f}", "≈ 1 when samples sit where real data is dense"),
+    Score("coverage", "coverage", "{:.3f}", "share of real neighbourhoods with a sample"),
+    Score("diversity", "diversity", "{:.3f}", "mean feature distance in a batch; near 0 = collapse", reference="diversity_real"),
+    Score("tstr", "TSTR accuracy", "{:.3f}", "classifier trained on samples, tested on real", reference="tstr_real"),
+    Score("modes", "modes covered", "{:.0f}", "of {n_modes:.0f}", short="modes"),
+    Score("high_quality", "high quality", "{:.3f}", "share within 3σ of a mode", short="high quality"),
+    Score("reverse_kl", "reverse KL", "{:.4f}", "of the mode histogram; 0 = uniform", lower_is_better=True),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge: a classifier for the run's data
+
+
+def judge_for(data: Dataset, cache_dir: Path | None = None,
+              progress: Callable[[str], None] | None = None) -> tuple[Classifier | None, str]:
+    """(classifier, description) for a dataset, or (None, why there is none).
+
+    A user dataset with labels gets a classifier trained on its own training split, cached as
+    `cache_dir/classifier.pt` and reused while the dataset keeps its size and classes.
+    """
+    if data.kind != "image":
+        return None, "2-D points have no image features; they are scored by modes"
+    clf = builtin_classifier(data.name)
+    if clf is not None:
+        return clf, f"the built-in {data.name} classifier ({100 * clf.held_out_accuracy:.1f}% on held-out images)"
+    if data.labels is None or len(data.classes) < 2:
+        return None, ("no classifier for this dataset and no labels to train one on "
+                      "(a folder with one sub-folder per class has them)")
+    counts = torch.bincount(data.labels, minlength=len(data.classes))
+    if int(counts.min()) < MIN_PER_CLASS:
+        return None, f"too few labelled images to train a classifier ({int(counts.min())} in the smallest class; need {MIN_PER_CLASS})"
+    key = {"dataset": str(data.name), "n": len(data), "classes": list(data.classes), "shape": list(data.x.shape[1:])}
+    cached = cache_dir / "classifier.pt" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            clf = load_classifier_file(cached)
+            if clf.meta.get("key") == key:
+                return clf, f"a classifier trained on this dataset's labels ({100 * clf.held_out_accuracy:.1f}% on held-out images)"
+        except ClassifierError:
+            pass  # made again below
+    if progress:
+        progress("training a classifier on the dataset's labels (once; cached with the run)")
+    train, held = evaluation_split(data.labels)
+    clf = train_classifier(data.x[train], data.labels[train], data.classes, dataset=str(data.name),
+                           epochs=USER_CLASSIFIER_EPOCHS, mirror=False, held_out=(data.x[held], data.labels[held]))
+    clf.meta["key"] = key
+    if cached is not None:
+        save_classifier(clf, cached)
+    return clf, f"a classifier trained on this dataset's labels ({100 * clf.held_out_accuracy:.1f}% on held-out images)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring a generator
+
+
+def _sample(gen, n: int, seed: int, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
+    xs, ys = [], []
+    labels = None
+    if gen.num_classes:
+        labels = torch.arange(n) % gen.num_classes  # balanced classes
+    g = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        for i in range(0, n, batch):
+            z = torch.randn(min(batch, n - i), gen.z_dim, generator=g)
+            y = None if labels is None else labels[i:i + len(z)]
+            xs.append(gen.G(z, y).float().clamp(-1, 1))
+            if y is not None:
+                ys.append(y)
+    return torch.cat(xs), (torch.cat(ys) if ys else None)
+
+
+def score_generator(req) -> Evaluation:
+    """Score `req.generator()` (an inference.LoadedGenerator) with `req.metrics` on n generated and n real samples."""
+    metrics, n, seed, say = req.metrics, req.n, req.seed, req.say
+    gen = req.generator()
+    out = Evaluation(checkpoint=req.checkpoint, step=gen.step, n=n)
+
+    if "modes" in metrics:
+        if gen.kind == "points" and gen.centers is not None:
+            t0 = time.perf_counter()
+            pts, _ = _sample(gen, MODES_SAMPLES, seed)
+            m = mode_metrics(pts.numpy(), gen.centers, gen.sigma)
+            out.n = MODES_SAMPLES
+            out.values.update(modes=float(m["modes"]), n_modes=float(m["n_modes"]),
+                              high_quality=m["high_quality"], reverse_kl=m["reverse_kl"])
+            out.seconds["modes"] = time.perf_counter() - t0
+        else:
+            out.unavailable["modes"] = "needs a 2-D point set with known modes (ring8, grid25)"
+
+    wanted = [m for m in metrics if m in FEATURE_METRICS or m == "tstr"]
+    clf = data = None
+    if wanted:
+        data = req.data()
+        t0 = time.perf_counter()
+        clf, out.judge = judge_for(data, req.cache_dir, say)
+        if clf is None:
+            for m in wanted:
+                out.unavailable[m] = out.judge
+            out.judge = ""
+        out.seconds["judge"] = time.perf_counter() - t0
+
+    if clf is not None and any(m in FEATURE_METRICS for m in metrics):
+        _feature_scores(out, gen, data, clf, metrics, n, seed, say)
+
+    if "tstr" in metrics and clf is not None:
+        if not gen.num_classes:
+            out.unavailable["tstr"] = "needs a conditional model (one that takes a class, like cgan-mnist)"
+        elif data.labels is None:
+            out.unavailable["tstr"] = "needs a labelled dataset to test on"
+        else:
+            say(f"TSTR: training a classifier on {req.tstr_samples:,} generated images")
+            t0 = time.perf_counter()
+            x, y = _sample(gen, req.tstr_samples, seed + 2)
+            out.values.update(tstr=tstr_accuracy(x, y, data, clf, seed), tstr_real=clf.held_out_accuracy)
+            out.seconds["tstr"] = time.perf_counter() - t0
+    out.subject = f"{out.n:,} generated vs {out.n:,} real" if out.judge else f"{out.n:,} samples"
+    return out
+
+
+def _feature_scores(out: Evaluation, gen, data: Dataset, clf: Classifier, metrics, n: int, seed: int, say) -> None:
+    say("computing features")
+    t0 = time.perf_counter()
+    half = min(n, len(data) // 2)
+    if half < 10:
+        raise EvalError(f"the dataset has {len(data)} images; feature metrics need at least 20")
+    out.n = half
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    real_a, real_b = data.x[perm[:half]], data.x[perm[half:2 * half]]
+    fake, _ = _sample(gen, half, seed + 1)
+    fa, fb, ff = clf.features(real_a), clf.features(real_b), clf.features(fake)
+    out.seconds["features"] = time.perf_counter() - t0
+
+    def fd():
+        out.values.update(fd=M.frechet_distance(fa, ff), fd_floor=M.frechet_distance(fa, fb))
+
+    def kid():
+        size = min(1000, half // 2)  # subsets smaller than the set, so their spread means something
+        out.values["kid"], out.values["kid_std"] = M.kernel_inception_distance(fa, ff, subset_size=size, seed=seed)
+        out.values["kid_floor"], _ = M.kernel_inception_distance(fa, fb, subset_size=size, seed=seed)
+
+    def score():
+        head = clf.net.head.eval()
+        with torch.inference_mode():
+            out.values["is"], out.values["is_std"] = M.classifier_score(head(ff))
+            out.values["is_real"], _ = M.classifier_score(head(fa))
+
+    def pr():
+        out.values.update(M.precision_recall(fa, ff))
+
+    def div():
+        k = min(DIVERSITY_BATCH, half)
+        out.values.update(diversity=M.diversity(ff[:k]), diversity_real=M.diversity(fa[:k]))
+
+    for name, fn in (("fd", fd), ("kid", kid), ("is", score), ("pr", pr), ("diversity", div)):
+        if name in metrics:
+            t = time.perf_counter()
+            fn()
+            out.seconds[name] = time.perf_counter() - t
+
+
+def tstr_accuracy(x: torch.Tensor, y: torch.Tensor, data: Dataset, judge: Classifier, seed: int = 0) -> float:
+    """Train on synthetic, test on real: a fresh classifier, trained by the judge's recipe on the
+    generated (x, y), scored on the real held-out images of `data` (which the judge did not see)."""
+    _, held = evaluation_split(data.labels)
+    synth = train_classifier(x, y, data.classes, dataset="generated", epochs=judge.meta.get("epochs", 30),
+                             mirror=MIRROR_SAFE.get(data.name, False), seed=seed,
+                             held_out=(data.x[held], data.labels[held]))
+    return synth.held_out_accuracy
