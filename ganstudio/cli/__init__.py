@@ -11,7 +11,7 @@ import sys
 
 import ganstudio
 from ganstudio.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UsageError  # noqa: F401 (re-exported)
-from ganstudio.cli.eval import cmd_eval
+from ganstudio.cli.evaluate import cmd_eval
 from ganstudio.cli.info import cmd_datasets, cmd_families, cmd_presets
 from ganstudio.cli.train import cmd_train
 from ganstudio.cli.use import cmd_export, cmd_sample, cmd_translate

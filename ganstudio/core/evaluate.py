@@ -27,15 +27,21 @@ def parse_metrics(text: str | None, family: type[Family]) -> tuple[str, ...]:
     """'fd,kid' → ('fd', 'kid'); 'all' → every metric of the family; None or '' → its defaults.
     A name the family does not have raises EvalError listing the ones it has."""
     names = [t.strip().lower() for t in (text or "").split(",") if t.strip()]
-    if not names:
-        return family.default_metrics
     if names == ["all"]:
         return tuple(family.metrics)
+    return check_metrics(names, family)
+
+
+def check_metrics(names, family: type[Family]) -> tuple[str, ...]:
+    """`names` without repeats, or the family's defaults when empty; EvalError for a name the family lacks."""
+    names = tuple(dict.fromkeys(names))
+    if not names:
+        return family.default_metrics
     bad = [n for n in names if n not in family.metrics]
     if bad:
         raise EvalError(f"unknown metric {', '.join(bad)} for a {family.name} model; "
                         f"choose from {', '.join(family.metrics)} or all")
-    return tuple(dict.fromkeys(names))
+    return names
 
 
 def load_run_data(cfg, dataset: str | None = None):
@@ -48,10 +54,11 @@ def load_run_data(cfg, dataset: str | None = None):
         raise EvalError(f"{where} cannot be read here ({e}); pass another with --dataset") from None
 
 
-def evaluate(checkpoint: str | Path, metrics: tuple[str, ...] | None = None, n: int = 2000, *, seed: int = 0,
+def evaluate(checkpoint: str | Path, metrics: str | tuple[str, ...] | None = None, n: int = 2000, *, seed: int = 0,
              dataset: str | None = None, data=None, cache_dir: Path | None = None, tstr_samples: int = TSTR_SAMPLES,
              progress: Callable[[str], None] | None = None) -> Evaluation:
-    """Score a checkpoint with `metrics` (its family's names; None: the family's defaults) on n samples.
+    """Score a checkpoint with `metrics` (its family's names, or text as `--metrics` takes it; None: the
+    family's defaults) on n samples.
 
     The data is read only if a metric needs it: `data` as given, else `dataset`, else the run's own.
     """
@@ -60,7 +67,7 @@ def evaluate(checkpoint: str | Path, metrics: tuple[str, ...] | None = None, n: 
     checkpoint = str(checkpoint)
     cfg, state = config_from_checkpoint(checkpoint)
     family = FAMILIES.get(cfg.family)
-    wanted = parse_metrics(",".join(metrics), family) if metrics else family.default_metrics
+    wanted = parse_metrics(metrics, family) if isinstance(metrics, str) else check_metrics(metrics or (), family)
     loaded: list = [data] if data is not None else []
 
     def real_data():
@@ -75,7 +82,9 @@ def evaluate(checkpoint: str | Path, metrics: tuple[str, ...] | None = None, n: 
         generator=lambda: load_generator(checkpoint, state=state),
         translator=lambda entry: load_translator(checkpoint, entry, state=state)[0],
         tstr_samples=tstr_samples)
-    return family.evaluate(req)
+    ev = family.evaluate(req)
+    ev.family = family.name
+    return ev
 
 
 def headline(values: dict, family: str | None, best: bool = False, error: str = "") -> str:

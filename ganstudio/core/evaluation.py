@@ -29,6 +29,7 @@ class Evaluation:
     judge: str = ""  # where the features came from, in words
     seconds: dict[str, float] = field(default_factory=dict)  # cost of each metric (features are counted once, in "features")
     subject: str = ""  # what was scored, in words ("2,000 generated vs 2,000 real", "120 held-out pairs")
+    family: str = ""   # whose scores these are (names the table rows and the Metrics view's choices)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -105,6 +105,18 @@ class AboutDialog(QDialog):
         layout.addWidget(buttons)
 
 
+def shortcuts_of(window) -> list[tuple[str, str, str]]:
+    """(keys, action, what it does) for every action of `window` with a shortcut."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    out = []
+    for a in window.findChildren(QAction):
+        if not a.shortcut().isEmpty():
+            keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            out.append((keys, a.text().replace("&", ""), a.statusTip().rsplit(" (", 1)[0]))
+    return sorted(out, key=lambda r: r[1])
+
+
 class HelpDialog(QDialog):
     """The quick guide (resources/help.md) and the keyboard shortcuts of the window's actions."""
 

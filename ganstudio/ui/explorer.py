@@ -1,24 +1,21 @@
-"""ExplorerPanel: a trained generator's latent space with sliders, truncation, interpolation, bookmarks, class grids."""
+"""ExplorerPanel: a trained generator's latent space with sliders and truncation; the walk, bookmarks and class
+grids around it are in explorer_tools."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QPushButton,
     QScrollArea,
     QSlider,
     QSpinBox,
@@ -27,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.ui.explorer_tools import BookmarksBox, ConditionalTab, WalkBox
 from ganstudio.ui.render import Renderer
 from ganstudio.ui.samples import ImageView
 from ganstudio.ui.widgets import button
@@ -89,12 +87,6 @@ class ExplorerPanel(QWidget):
         self._request_id = 0
         self.requested_at: dict[int, float] = {}
         self.latencies: list[float] = []
-        self.frames: list = []  # the interpolation path as uint8 images (playback)
-        self.path_frames = None  # ... and as G's output (N, C, H, W) for export
-        self._frame = 0
-        self._play = QTimer(self)
-        self._play.setInterval(1000 // 24)
-        self._play.timeout.connect(self._on_play_timeout)
 
         # --- source
         self.source_label = QLabel("No generator loaded: open a checkpoint, or drop one on the window.")
@@ -151,76 +143,9 @@ class ExplorerPanel(QWidget):
         sliders.addTab(dims_w, "Dimensions")
         sliders.addTab(dirs_w, "Directions")
 
-        # --- interpolation
-        self.keyframes = QListWidget()
-        self.keyframes.setToolTip("Keyframes of the walk: each is a seed (with its sliders) and a class.")
-        self.add_key_button = button("Add current", "Add the latent shown now as the next keyframe.", self.add_keyframe)
-        self.clear_keys_button = button("Clear", "", self._on_clear_keys_button_clicked)
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItems(["slerp", "lerp"])
-        self.mode_combo.setToolTip("slerp follows the sphere Gaussian latents live on; lerp cuts through the low-density middle (blurrier frames).")
-        self.frames_spin = QSpinBox()
-        self.frames_spin.setRange(2, 600)
-        self.frames_spin.setValue(60)
-        self.play_button = QPushButton("Play")
-        self.play_button.setCheckable(True)
-        self.play_button.setToolTip("Animate the walk.")
-        self.play_button.toggled.connect(self._on_play_button_toggled)
-        self.strip_view = ImageView()
-        self.strip_view.setMinimumSize(200, 60)
-        self.gif_button = button("Export GIF…", "", self._on_gif_button_clicked)
-        self.strip_button = button("Export strip…", "", self._on_strip_button_clicked)
-        interp_box = QGroupBox("Interpolation")
-        ig = QGridLayout(interp_box)
-        ig.addWidget(self.keyframes, 0, 0, 3, 1)
-        ig.addWidget(self.add_key_button, 0, 1)
-        ig.addWidget(self.clear_keys_button, 0, 2)
-        ig.addWidget(self.mode_combo, 1, 1)
-        ig.addWidget(self.frames_spin, 1, 2)
-        ig.addWidget(self.play_button, 2, 1)
-        ig.addWidget(self.gif_button, 2, 2)
-        ig.addWidget(self.strip_button, 3, 2)
-        ig.addWidget(self.strip_view, 4, 0, 1, 3)
-
-        # --- bookmarks
-        self.bookmarks = QListWidget()
-        self.bookmarks.setToolTip("Latents saved with the run (bookmarks.json); double-click to show one.")
-        self.bookmarks.itemDoubleClicked.connect(lambda item: self.apply_state(item.data(256)))
-        self.bookmark_button = button("Bookmark", "Save this latent (seed, sliders, class) to the run.", self.add_bookmark)
-        self.evolve_button = button("Render at every checkpoint", "Show how the selected bookmark's sample evolved over the run's saved checkpoints.", self.render_bookmark_history)
-        book_box = QGroupBox("Bookmarks")
-        bl = QVBoxLayout(book_box)
-        bl.addWidget(self.bookmarks)
-        row = QHBoxLayout()
-        row.addWidget(self.bookmark_button)
-        row.addWidget(self.evolve_button)
-        bl.addLayout(row)
-
-        # --- conditional sampling
-        self.cond_reason = QLabel("")
-        self.cond_reason.setWordWrap(True)
-        self.grid_seeds = QSpinBox()
-        self.grid_seeds.setRange(1, 32)
-        self.grid_seeds.setValue(8)
-        self.grid_button = button("Class × seed grid", "Rows are classes, columns seeds: the same z down each column.", self.show_class_grid)
-        self.sweep_button = button("Sweep classes", "The current z rendered as every class.", self.show_class_sweep)
-        self.class_a, self.class_b = QComboBox(), QComboBox()
-        self.blend_button = button("Blend A → B", "Fixed z, the label embedding moving from class A to class B.", self.show_class_blend)
-        self.cond_view = ImageView()
-        self.cond_save = button("Save PNG…", "", self._on_cond_save_clicked)
-        cond_w = QWidget()
-        cl = QGridLayout(cond_w)
-        cl.addWidget(self.cond_reason, 0, 0, 1, 4)
-        cl.addWidget(QLabel("seeds"), 1, 0)
-        cl.addWidget(self.grid_seeds, 1, 1)
-        cl.addWidget(self.grid_button, 1, 2)
-        cl.addWidget(self.sweep_button, 1, 3)
-        cl.addWidget(self.class_a, 2, 0)
-        cl.addWidget(self.class_b, 2, 1)
-        cl.addWidget(self.blend_button, 2, 2)
-        cl.addWidget(self.cond_save, 2, 3)
-        cl.addWidget(self.cond_view, 3, 0, 1, 4)
-        self.cond_widget = cond_w
+        self.walk = WalkBox(self)
+        self.bookmarks = BookmarksBox(self)
+        self.conditional = ConditionalTab(self)
 
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -237,10 +162,10 @@ class ExplorerPanel(QWidget):
         explore = QWidget()
         el = QVBoxLayout(explore)
         el.addWidget(self.view, 3)
-        el.addWidget(interp_box, 2)
-        el.addWidget(book_box, 1)
+        el.addWidget(self.walk, 2)
+        el.addWidget(self.bookmarks, 1)
         right_tabs.addTab(explore, "Latent")
-        right_tabs.addTab(cond_w, "Conditional")
+        right_tabs.addTab(self.conditional, "Conditional")
         self.tabs = right_tabs
         lay = QHBoxLayout(self)
         lay.addWidget(scroll, 2)
@@ -250,20 +175,20 @@ class ExplorerPanel(QWidget):
     # ------------------------------------------------------------ loading
 
     def _set_enabled(self, on: bool) -> None:
-        for w in (self.seed_spin, self.random_button, self.reset_button, self.psi_slider, self.add_key_button,
-                  self.play_button, self.gif_button, self.strip_button, self.bookmark_button, self.evolve_button,
-                  *self.dim_sliders, *self.dir_sliders):
+        for w in (self.seed_spin, self.random_button, self.reset_button, self.psi_slider, *self.walk.controls(),
+                  *self.bookmarks.controls(), *self.dim_sliders, *self.dir_sliders):
             w.setEnabled(on)
         cond = on and self.gen is not None and self.gen.num_classes > 0
-        for w in (self.class_combo, self.grid_button, self.sweep_button, self.class_a, self.class_b, self.blend_button, self.grid_seeds):
+        for w in (self.class_combo, *self.conditional.controls()):
             w.setEnabled(cond)
+        reason = self.conditional.cond_reason
         if self.gen is None:
-            self.cond_reason.setText("Load a generator first.")
+            reason.setText("Load a generator first.")
         elif not cond:
-            self.cond_reason.setText("This model was trained without labels, so it cannot be asked for a class "
-                                     "(train a conditional preset such as cgan-mnist).")
+            reason.setText("This model was trained without labels, so it cannot be asked for a class "
+                           "(train a conditional preset such as cgan-mnist).")
         else:
-            self.cond_reason.setText(f"{self.gen.num_classes} classes.")
+            reason.setText(f"{self.gen.num_classes} classes.")
 
     def load(self, path: str | Path) -> bool:
         """Load a generator (EMA weights when the run kept them); a bad file is a message, not a crash."""
@@ -283,16 +208,14 @@ class ExplorerPanel(QWidget):
         self.source = Path(path)
         self.directions = None
         names = list(gen.classes) if gen.classes else [str(i) for i in range(gen.num_classes)]
-        for combo in (self.class_combo, self.class_a, self.class_b):
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            combo.blockSignals(False)
-        if len(names) > 1:
-            self.class_b.setCurrentIndex(1)
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItems(names)
+        self.class_combo.blockSignals(False)
+        self.conditional.set_classes(names)
         self.source_label.setText(f"{path} · step {gen.step} · z {gen.z_dim}-d" + (f" · {gen.num_classes} classes" if gen.num_classes else ""))
         self._set_enabled(True)
-        self._load_bookmarks()
+        self.bookmarks.reload()
         self.reset()
         self._compute_directions()
         return True
@@ -432,203 +355,12 @@ class ExplorerPanel(QWidget):
             if abs(ident - self.psi_slider.value() / 100) < 1e-9:
                 self.psi_label.setText(f"ψ {ident:.2f} · diversity {result:.0%}")
         elif kind == "frames":
-            from ganstudio.core import latent
-
-            self.path_frames, self.frames = result
-            self.strip_view.set_image(latent.strip(self.path_frames))
-            self._frame = 0
+            self.walk.show_frames(result)
         elif kind == "cond":
-            self.cond_view.set_image(result)
+            self.conditional.cond_view.set_image(result)
         elif kind == "history":
-            self.cond_view.set_image(result)
-            self.tabs.setCurrentWidget(self.cond_widget)
-
-    # ------------------------------------------------------------ interpolation
-
-    def add_keyframe(self) -> None:
-        st = self.state()
-        item_text = f"seed {st['seed']}" + (f", class {self.class_combo.currentText()}" if st["class"] is not None else "")
-        self.keyframes.addItem(item_text)
-        self.keyframes.item(self.keyframes.count() - 1).setData(256, st)
-        self._render_path()
-
-    def _on_clear_keys_button_clicked(self) -> None:
-        self.keyframes.clear()
-        self.frames, self.path_frames = [], None
-        self.strip_view.set_image(None)
-
-    def keyframe_states(self) -> list[dict]:
-        return [self.keyframes.item(i).data(256) for i in range(self.keyframes.count())]
-
-    def path_job(self, n_frames: int | None = None):
-        """A job rendering the walk through the keyframes (classes blend with their embeddings)."""
-        import torch
-
-        from ganstudio.core import latent
-        from ganstudio.core.sampling import to_uint8
-
-        states = self.keyframe_states()
-        if len(states) < 2:
-            return None
-        gen = self.gen
-        keys = [self.z_of(s) for s in states]
-        frames = n_frames or self.frames_spin.value()
-        mode = self.mode_combo.currentText()
-
-        def job():
-            z = latent.interpolate(keys, frames, mode)
-            if gen.num_classes:
-                e = torch.stack([gen.G.embed(torch.tensor(s["class"] or 0)).detach() for s in states])
-                emb = latent.interpolate(list(e), frames, "lerp")
-                x = latent.render(gen, z, embed=emb)
-            else:
-                x = latent.render(gen, z)
-            return x, list(to_uint8(x))
-
-        return job
-
-    def _render_path(self) -> None:
-        job = self.path_job()
-        if job is not None:
-            self.background.request("frames", ("frames", 0), job)
-
-    def _on_play_button_toggled(self, on: bool) -> None:
-        if on and not self.frames:
-            self._render_path()
-        self.play_button.setText("Pause" if on else "Play")
-        (self._play.start if on else self._play.stop)()
-
-    def _on_play_timeout(self) -> None:
-        if self.frames:
-            self.view.set_image(self.frames[self._frame % len(self.frames)])
-            self._frame += 1
-
-    def export_gif(self, path: str, fps: int = 24) -> None:
-        from ganstudio.core import latent
-        from ganstudio.core.checkpoint import atomic_write_bytes
-
-        atomic_write_bytes(path, latent.gif_bytes(self.path_frames, fps=fps))
-
-    def _on_gif_button_clicked(self) -> None:
-        if not self.frames:
-            self.status.emit("Add two or more keyframes first.")
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export GIF", "walk.gif", "GIF (*.gif)")
-        if path:
-            self.export_gif(path)
-
-    def _on_strip_button_clicked(self) -> None:
-        if not self.frames:
-            self.status.emit("Add two or more keyframes first.")
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export strip", "walk.png", "PNG (*.png)")
-        if path:
-            from ganstudio.core import latent
-            from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
-
-            atomic_write_bytes(path, png_bytes(latent.strip(self.path_frames)))
-
-    # ------------------------------------------------------------ bookmarks
-
-    def _bookmarks_path(self) -> Path | None:
-        if self.source is None:
-            return None
-        from ganstudio.core.checkpoint import RunDir
-
-        run = RunDir.of_checkpoint(self.source)
-        return run.path / "bookmarks.json" if run is not None else self.source.with_suffix(".bookmarks.json")
-
-    def _load_bookmarks(self) -> None:
-        self.bookmarks.clear()
-        p = self._bookmarks_path()
-        try:
-            items = json.loads(p.read_text()) if p and p.exists() else []
-        except (OSError, json.JSONDecodeError):
-            items = []
-        for st in items:
-            self._add_bookmark_item(st)
-
-    def _add_bookmark_item(self, st: dict) -> None:
-        text = f"seed {st['seed']}" + (f", class {st['class']}" if st.get("class") is not None else "") + (f", ψ {st['psi']:.2f}" if st.get("psi", 1) != 1 else "")
-        self.bookmarks.addItem(text)
-        self.bookmarks.item(self.bookmarks.count() - 1).setData(256, st)
-
-    def add_bookmark(self) -> None:
-        from ganstudio.core.checkpoint import atomic_write_text
-
-        st = self.state()
-        self._add_bookmark_item(st)
-        p = self._bookmarks_path()
-        if p is not None:
-            items = [self.bookmarks.item(i).data(256) for i in range(self.bookmarks.count())]
-            atomic_write_text(p, json.dumps(items, indent=1))
-
-    def render_bookmark_history(self) -> None:
-        """The selected (or last) bookmark rendered by every step_*.pt checkpoint of the run, oldest first."""
-        if self.bookmarks.count() == 0 or self.source is None:
-            self.status.emit("Bookmark a latent first.")
-            return
-        item = self.bookmarks.currentItem() or self.bookmarks.item(self.bookmarks.count() - 1)
-        st = item.data(256)
-        from ganstudio.core.checkpoint import RunDir
-
-        run = RunDir.of_checkpoint(self.source)
-        ckpts = sorted(run.checkpoints_dir.glob("step_*.pt")) if run is not None else []
-        ckpts = ckpts or [run.latest_checkpoint if run is not None else self.source]
-        z = self.z_of(st)
-
-        def job():
-            import torch
-
-            from ganstudio.core import latent
-            from ganstudio.core.inference import load_generator
-            from ganstudio.core.sampling import make_grid
-
-            tiles = []
-            for c in ckpts:
-                g = load_generator(str(c))
-                y = torch.tensor([st["class"]]) if st.get("class") is not None and g.num_classes else None
-                tiles.append(latent.render(g, z[None], y))
-            return make_grid(torch.cat(tiles), ncol=len(tiles))
-
-        self.background.request("cond", ("history", 0), job)
-
-    # ------------------------------------------------------------ conditional
-
-    def _cond_request(self, make) -> None:
-        from ganstudio.core.sampling import make_grid
-
-        gen = self.gen
-        self.background.request("cond", ("cond", 0), lambda: make_grid(*make(gen)))
-
-    def show_class_grid(self) -> None:
-        from ganstudio.core import latent
-
-        seed, n, psi = self.seed_spin.value(), self.grid_seeds.value(), self.psi_slider.value() / 100
-        self._cond_request(lambda g: (latent.class_grid(g, list(range(seed, seed + n)), psi), n))
-
-    def show_class_sweep(self) -> None:
-        import torch
-
-        from ganstudio.core import latent
-
-        z = self.z_of(self.state())
-        self._cond_request(lambda g: (latent.render(g, z.expand(g.num_classes, -1), torch.arange(g.num_classes)), g.num_classes))
-
-    def show_class_blend(self) -> None:
-        from ganstudio.core import latent
-
-        seed, a, b = self.seed_spin.value(), self.class_a.currentIndex(), self.class_b.currentIndex()
-        self._cond_request(lambda g: (latent.class_blend(g, seed, a, b, 10), 10))
-
-    def _on_cond_save_clicked(self) -> None:
-        if self.cond_view.image is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save grid", "classes.png", "PNG (*.png)")
-        if path:
-            from PIL import Image
-
-            Image.fromarray(self.cond_view.image).save(path)
+            self.conditional.cond_view.set_image(result)
+            self.tabs.setCurrentWidget(self.conditional)
 
     def _on_open_button_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a checkpoint", "", "Checkpoints (*.pt)")
@@ -637,9 +369,6 @@ class ExplorerPanel(QWidget):
 
     def shutdown(self, wait: float = 10.0) -> None:
         """End both workers, letting a running job finish (call before the application quits)."""
-        try:
-            self._play.stop()
-        except RuntimeError:  # Qt already deleted the timer (window torn down first)
-            pass
+        self.walk.stop()
         self.renderer.close(wait)
         self.background.close(wait)

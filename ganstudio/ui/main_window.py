@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
-import pyqtgraph as pg
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -18,7 +16,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QTabWidget,
-    QToolBar,
     QWidget,
 )
 
@@ -26,16 +23,15 @@ from ganstudio.ui.bridge import TrainBridge
 from ganstudio.ui.curves import CurvesPanel
 from ganstudio.ui.metrics_panel import MetricsPanel
 from ganstudio.ui.explorer import ExplorerPanel
-from ganstudio.ui.icons import action_icon, app_icon
-from ganstudio.ui.live_bar import LiveSettingsBar
+from ganstudio.ui.icons import app_icon
+from ganstudio.ui.menus import build_actions, recent_runs, remember_run
 from ganstudio.ui.theme import CHOICES as THEME_CHOICES
-from ganstudio.ui.theme import Theme
+from ganstudio.ui.theme import Theme, ThemedIcons
 from ganstudio.ui.translate_panel import TranslatePanel
 from ganstudio.ui.panels import HealthPanel, RunFollower
 from ganstudio.ui.samples import SamplesPanel
 from ganstudio.ui.setup import SetupPanel
 
-MAX_RECENT = 8
 DATASET_SUFFIXES = (".npz", ".gz", "-ubyte")
 
 
@@ -69,7 +65,7 @@ class MainWindow(QMainWindow):
         self._t_run = None
         self._step_t0 = None
 
-        self._icons: dict[QAction, str] = {}  # action -> icon name, recoloured with the theme
+        self.icons = ThemedIcons(self)  # action icons and plots, recoloured with the theme
         self.bridge = TrainBridge(self)
         self.setup = SetupPanel()
         self.samples = SamplesPanel()
@@ -96,11 +92,11 @@ class MainWindow(QMainWindow):
         metrics_dock = self._dock("Metrics", self.metrics, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(health_dock, metrics_dock)
         health_dock.raise_()
-        self._build_actions()
+        build_actions(self)
         self._build_status()
         self.setWindowIcon(app_icon())
         self.theme = Theme.of(QApplication.instance())
-        self.theme.changed.connect(self._on_theme_changed)
+        self.theme.changed.connect(self.icons.apply)
         self.set_theme(str(self.settings.value("theme", "system")))
 
         b = self.bridge
@@ -145,86 +141,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, text: str, tip: str, slot, shortcut=None, checkable=False, icon: str = "") -> QAction:
-        a = QAction(text, self)
-        if shortcut:
-            a.setShortcut(QKeySequence(shortcut))
-            keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            tip = f"{tip} ({keys})"
-        a.setToolTip(tip)
-        a.setStatusTip(tip)
-        a.setCheckable(checkable)
-        a.triggered.connect(slot)
-        if icon:
-            self._icons[a] = icon
-        return a
-
-    def _build_actions(self) -> None:
-        self.train_action = self._action("Train", "Start training with the settings on the left.", self._on_train_action, icon="train")
-        self.pause_action = self._action("Pause", "Pause between steps; press again to resume.", self._on_pause_action, "Space", checkable=True, icon="pause")
-        self.step_action = self._action("Step", "Run exactly one training step while paused.", self.bridge.step, icon="step")
-        self.stop_action = self._action("Stop", "Stop training and save a checkpoint (resumable later).", self.bridge.stop, icon="stop")
-        self.save_action = self._action("Save checkpoint", "Write a checkpoint now (also while paused).", self.bridge.save_checkpoint, QKeySequence.StandardKey.Save, icon="save")
-        self.open_action = self._action("Open run…", "Open a run directory: its config, curves and sample timeline; follows it live if it is still being written.", self._on_open_action, QKeySequence.StandardKey.Open, icon="open")
-        self.resume_action = self._action("Resume run", "Continue training the opened run from its latest checkpoint.", self._on_resume_action, icon="resume")
-        self.explore_action = self._action("Explore", "Open this run's generator in the latent explorer.", self._on_explore_action, icon="explore")
-        self.export_action = self._action("Export model…", "Export a generator to ONNX or TorchScript, checked against its checkpoint.",
-                                          self._on_export_action, "Ctrl+E", icon="export")
-        self.help_action = self._action("Help", "The quick guide and the keyboard shortcuts.", self.show_help,
-                                        "F1", icon="help")
-        self.about_action = self._action("About GAN Studio", "Versions, the device, and the built-in datasets' provenance and licences.",
-                                         self.show_about, icon="about")
-        self.quit_action = self._action("Quit", "Quit (stops training gracefully first).", self.close,
-                                        "Ctrl+Q", icon="quit")
-        tb = QToolBar("Training")
-        tb.setObjectName("training")
-        for a in (self.train_action, self.pause_action, self.step_action, self.stop_action, self.save_action, self.open_action,
-                  self.resume_action, self.explore_action):
-            tb.addAction(a)
-        self.addToolBar(tb)
-
-        live = self.live = LiveSettingsBar(self)
-        live.apply_requested.connect(lambda changes: self.bridge.set(**changes))
-        self.addToolBar(live)
-
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction(self.open_action)
-        self.recent_menu = menu.addMenu("Recent runs")
-        self.recent_menu.setToolTip("Runs opened or trained lately.")
-        self._fill_recent_menu()
-        menu.addSeparator()
-        menu.addAction(self.export_action)
-        menu.addSeparator()
-        menu.addAction(self.quit_action)
-        run_menu = self.menuBar().addMenu("&Training")
-        for a in (self.train_action, self.pause_action, self.step_action, self.stop_action, self.save_action, self.resume_action,
-                  self.explore_action):
-            run_menu.addAction(a)
-        view = self.menuBar().addMenu("&View")
-        for dock in self.findChildren(QDockWidget):
-            toggle = dock.toggleViewAction()
-            toggle.setToolTip(f"Show or hide the {dock.windowTitle()} panel.")
-            view.addAction(toggle)
-        for bar in (tb, live):
-            toggle = bar.toggleViewAction()
-            toggle.setToolTip(f"Show or hide the {bar.windowTitle()} toolbar.")
-            view.addAction(toggle)
-        view.addSeparator()
-        theme_menu = view.addMenu("Theme")
-        theme_menu.setToolTip("Light or dark; System follows the desktop's setting as it changes.")
-        self.theme_actions: dict[str, QAction] = {}
-        group = QActionGroup(self)
-        tips = {"system": "Follow the desktop's light or dark setting, also when it changes.",
-                "light": "Always light.", "dark": "Always dark."}
-        for choice in THEME_CHOICES:
-            a = self._action(choice.capitalize(), tips[choice], lambda _=False, c=choice: self.set_theme(c), checkable=True)
-            group.addAction(a)
-            theme_menu.addAction(a)
-            self.theme_actions[choice] = a
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self.help_action)
-        help_menu.addAction(self.about_action)
-
     def _build_status(self) -> None:
         self.step_label = QLabel("step –")
         self.speed_label = QLabel("")
@@ -249,25 +165,13 @@ class MainWindow(QMainWindow):
         self.resume_action.setEnabled(not running and self.run_dir is not None and (self.run_dir / "checkpoints/latest.pt").is_file())
         self.setup.setEnabled(not running)
         self.explore_action.setEnabled(self.run_dir is not None and (self.run_dir / "checkpoints/latest.pt").is_file())
-        self._icons[self.pause_action] = "train" if state == "paused" else "pause"
-        self._recolor_icon(self.pause_action)
+        self.icons.set(self.pause_action, "train" if state == "paused" else "pause")
 
     def _remember_run(self, path: Path) -> None:
-        recent = [p for p in (self.settings.value("recent_runs") or []) if p != str(path)]
-        self.settings.setValue("recent_runs", [str(path)] + recent[: MAX_RECENT - 1])
-        self._fill_recent_menu()
+        remember_run(self, path)
 
     def recent_runs(self) -> list[str]:
-        value = self.settings.value("recent_runs") or []
-        return [value] if isinstance(value, str) else list(value)
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        runs = [p for p in self.recent_runs() if Path(p).is_dir()]
-        for p in runs:
-            a = self.recent_menu.addAction(p, lambda p=p: self.open_run(p))
-            a.setToolTip(f"Open the run in {p}")
-        self.recent_menu.setEnabled(bool(runs))
+        return recent_runs(self.settings)
 
     # ------------------------------------------------------------ training
 
@@ -395,38 +299,13 @@ class MainWindow(QMainWindow):
         choice = choice if choice in THEME_CHOICES else "system"
         self.settings.setValue("theme", choice)
         self.theme_actions[choice].setChecked(True)
-        self.theme.set_choice(choice)  # emits changed → _on_theme_changed
-
-    def _on_theme_changed(self, dark: bool) -> None:
-        for action in self._icons:
-            self._recolor_icon(action)
-        fg = QApplication.palette().color(QPalette.ColorRole.WindowText)  # the window's own copy updates later
-        bg = QColor(30, 31, 34) if dark else QColor("white")
-        for plot in self.findChildren(pg.PlotWidget):
-            plot.setBackground(bg)
-            for axis in plot.getPlotItem().axes.values():
-                axis["item"].setPen(fg)
-                axis["item"].setTextPen(fg)
-
-    def _recolor_icon(self, action: QAction) -> None:
-        name = self._icons.get(action)
-        if name:
-            action.setIcon(action_icon(name, QApplication.palette().color(QPalette.ColorRole.WindowText)))
-
-    def shortcuts(self) -> list[tuple[str, str, str]]:
-        """(keys, action, what it does) for every action with a shortcut."""
-        out = []
-        for a in self.findChildren(QAction):
-            if not a.shortcut().isEmpty():
-                keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-                out.append((keys, a.text().replace("&", ""), a.statusTip().rsplit(" (", 1)[0]))
-        return sorted(out, key=lambda r: r[1])
+        self.theme.set_choice(choice)  # emits changed → icons.apply
 
     def show_help(self) -> None:
-        from ganstudio.ui.about import HelpDialog
+        from ganstudio.ui.about import HelpDialog, shortcuts_of
 
         if getattr(self, "help_dialog", None) is None:
-            self.help_dialog = HelpDialog(self.shortcuts(), self)
+            self.help_dialog = HelpDialog(shortcuts_of(self), self)
         self.help_dialog.show()
         self.help_dialog.raise_()
 

@@ -106,3 +106,39 @@ class Theme(QObject):
     def _report(self) -> None:
         self.dark = is_dark(self.app.palette())
         self.changed.emit(self.dark)
+
+
+class ThemedIcons(QObject):
+    """A window's action icons (drawn from vectors in the text colour) and plot colours, kept in the theme's colours.
+
+    A child of the window, so Theme.changed stops reaching it when the window goes.
+    """
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.names: dict = {}  # QAction -> icon name
+
+    def set(self, action, name: str) -> None:
+        self.names[action] = name
+        self.recolor(action)
+
+    def recolor(self, action) -> None:
+        from ganstudio.ui.icons import action_icon
+
+        name = self.names.get(action)
+        if name:
+            action.setIcon(action_icon(name, QApplication.palette().color(QPalette.ColorRole.WindowText)))
+
+    def apply(self, dark: bool) -> None:
+        import pyqtgraph as pg
+
+        for action in self.names:
+            self.recolor(action)
+        fg = QApplication.palette().color(QPalette.ColorRole.WindowText)  # the window's own copy updates later
+        bg = QColor(30, 31, 34) if dark else QColor("white")
+        for plot in self.window.findChildren(pg.PlotWidget):
+            plot.setBackground(bg)
+            for axis in plot.getPlotItem().axes.values():
+                axis["item"].setPen(fg)
+                axis["item"].setTextPen(fg)

@@ -86,49 +86,49 @@ def test_truncation_shows_diversity_cost(panel, qtbot, cgan_run):
 
 def test_walk_gif_has_the_frames_asked_for(panel, qtbot, cgan_run, tmp_path):
     panel.load(cgan_run)
-    panel.frames_spin.setValue(9)
+    panel.walk.frames_spin.setValue(9)
     panel.seed_spin.setValue(1)
-    panel.add_keyframe()
+    panel.walk.add_keyframe()
     panel.seed_spin.setValue(2)
     panel.class_combo.setCurrentIndex(7)
-    panel.add_keyframe()
-    qtbot.waitUntil(lambda: len(panel.frames) == 9, timeout=30_000)
-    panel.export_gif(str(tmp_path / "walk.gif"))
+    panel.walk.add_keyframe()
+    qtbot.waitUntil(lambda: len(panel.walk.frames) == 9, timeout=30_000)
+    panel.walk.export_gif(str(tmp_path / "walk.gif"))
     assert Image.open(tmp_path / "walk.gif").n_frames == 9
-    assert panel.strip_view.image.shape[1] == 2 + 9 * 30
+    assert panel.walk.strip_view.image.shape[1] == 2 + 9 * 30
 
 
 def test_bookmark_is_saved_with_the_run_and_renders_at_every_checkpoint(panel, qtbot, cgan_run):
     panel.load(cgan_run)
     panel.seed_spin.setValue(7)
-    panel.add_bookmark()
+    panel.bookmarks.add_bookmark()
     saved = json.loads((cgan_run / "bookmarks.json").read_text())
     assert saved[-1]["seed"] == 7
-    panel.render_bookmark_history()
+    panel.bookmarks.render_bookmark_history()
     settle(qtbot, panel)
     n_ckpt = len(list((cgan_run / "checkpoints").glob("step_*.pt")))
-    assert n_ckpt == 2 and panel.cond_view.image.shape[1] == 2 + n_ckpt * 30
+    assert n_ckpt == 2 and panel.conditional.cond_view.image.shape[1] == 2 + n_ckpt * 30
     # a fresh panel finds the bookmark again
     other = ExplorerPanel()
     qtbot.addWidget(other)
     other.load(cgan_run)
-    assert other.bookmarks.count() == len(saved)
+    assert other.bookmarks.bookmarks.count() == len(saved)
     other.shutdown()
 
 
 def test_class_grid_rows_are_classes(panel, qtbot, cgan_run):
     panel.load(cgan_run)
-    panel.grid_seeds.setValue(3)
-    panel.show_class_grid()
+    panel.conditional.grid_seeds.setValue(3)
+    panel.conditional.show_class_grid()
     settle(qtbot, panel)
-    assert panel.cond_view.image.shape == (2 + 10 * 30, 2 + 3 * 30, 3)
-    assert panel.grid_button.isEnabled()
+    assert panel.conditional.cond_view.image.shape == (2 + 10 * 30, 2 + 3 * 30, 3)
+    assert panel.conditional.grid_button.isEnabled()
 
 
 def test_unconditional_model_disables_the_class_tools_with_a_reason(panel, qtbot, tmp_path):
     panel.load(train(tmp_path / "uncond", "dcgan-mnist", steps=1))
-    assert not panel.grid_button.isEnabled() and not panel.class_combo.isEnabled()
-    assert "without labels" in panel.cond_reason.text()
+    assert not panel.conditional.grid_button.isEnabled() and not panel.class_combo.isEnabled()
+    assert "without labels" in panel.conditional.cond_reason.text()
 
 
 def test_translation_checkpoint_gives_a_clear_message(panel):

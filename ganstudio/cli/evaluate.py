@@ -35,9 +35,8 @@ def cmd_eval(args) -> int:
     import torch
 
     from ganstudio.core.checkpoint import RunDir
-    from ganstudio.core.evaluate import evaluate, parse_metrics, record
+    from ganstudio.core.evaluate import evaluate, record
     from ganstudio.core.families import FAMILIES
-    from ganstudio.core.inference import config_from_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -48,13 +47,11 @@ def cmd_eval(args) -> int:
     if not ckpt.is_file():
         raise UsageError(f"{target}: no checkpoint here (give a .pt file, or a run folder with checkpoints/latest.pt)")
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
-    cfg, _ = config_from_checkpoint(ckpt)
-    family = FAMILIES.get(cfg.family)
-    metrics = parse_metrics(args.metrics, family)
     t0 = time.perf_counter()
-    ev = evaluate(ckpt, metrics, args.n, seed=args.seed, dataset=args.dataset, cache_dir=run_dir,
+    ev = evaluate(ckpt, args.metrics, args.n, seed=args.seed, dataset=args.dataset, cache_dir=run_dir,
                   progress=lambda msg: print(msg + "…", file=sys.stderr))
     print(f"{ckpt} (step {ev.step}), {ev.subject}" + (f"; judged by {ev.judge}" if ev.judge else ""))
+    family = FAMILIES.get(ev.family)
     print(format_evaluation(ev, family.scores, family.reference_column))
     print(f"took {time.perf_counter() - t0:.1f} s")
     if run_dir is not None and not args.no_save:
