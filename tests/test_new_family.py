@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganstudio import cli
-from ganstudio.core.config import register_family_presets
 from ganstudio.core.families import FAMILIES, Terms, register
 from ganstudio.core.families.template import Template
 from ganstudio.core.options import option
@@ -46,7 +45,6 @@ class Toy(Template):
 
 if "toy" not in FAMILIES:
     register(Toy)
-    register_family_presets(Toy)
 
 
 def test_the_cli_trains_samples_and_exports_a_family_defined_in_a_test(tmp_path, capsys):

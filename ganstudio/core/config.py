@@ -26,7 +26,7 @@ from typing import Any
 
 from ganstudio.core import options as opt
 from ganstudio.core.errors import ConfigError
-from ganstudio.core.families import FAMILIES, family_of_legacy_model
+from ganstudio.core.families import FAMILIES, family_of_legacy_model, on_register
 from ganstudio.core.options import option
 from ganstudio.core.registry import Registry
 
@@ -294,13 +294,13 @@ class Preset:
 
 
 PRESETS: Registry[Preset] = Registry("preset")
-for _name, _family in FAMILIES.items():
-    for _preset, (_summary, _overrides) in _family.presets.items():
-        PRESETS.register(_preset, Preset(_preset, _summary, _name, _overrides))
 
 
-def register_family_presets(family) -> None:
-    """Presets of a family registered after this module was imported (a plug-in or a test's family)."""
+def _add_presets(family) -> None:
+    """A family's presets, whenever it registers (shipped families now, a plug-in's or a test's later)."""
     for name, (summary, overrides) in family.presets.items():
         if name not in PRESETS:
             PRESETS.register(name, Preset(name, summary, family.name, overrides))
+
+
+on_register(_add_presets)

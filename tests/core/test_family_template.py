@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.core.config import apply_overrides, register_family_presets, validate, TrainConfig
+from ganstudio.core.config import apply_overrides, validate, TrainConfig
 from ganstudio.core.events import SampleGrid, StepMetrics
 from ganstudio.core.families import FAMILIES, register
 from ganstudio.core.families.template import Template
@@ -17,7 +17,6 @@ from ganstudio.core.train import iter_train, resume_config
 
 if Template.name not in FAMILIES:
     register(Template)
-    register_family_presets(Template)
 
 TINY = dict(family=Template.name, dataset="ring8", steps=6, batch_size=32, log_every=1, sample_every=3,
             checkpoint_every=3, sample_count=64, threads=1)

@@ -20,6 +20,7 @@ from ganstudio.core.families.base import (  # noqa: F401  (the contract, re-expo
     Signature,
     Terms,
     family_of_legacy_model,
+    on_register,
     register,
 )
 

@@ -233,10 +233,22 @@ class Family:
 FAMILIES: Registry[type[Family]] = Registry("family")
 
 
+_ON_REGISTER: list = []  # callables(cls) run for every family registered (e.g. adding its presets)
+
+
 def register(cls: type[Family]) -> type[Family]:
-    """Class decorator: add a family to FAMILIES under its `name`."""
+    """Class decorator: add a family to FAMILIES under its `name` (and tell every `on_register` hook)."""
     FAMILIES.register(cls.name, cls)
+    for hook in _ON_REGISTER:
+        hook(cls)
     return cls
+
+
+def on_register(hook) -> None:
+    """Run hook(cls) for every family registered so far and every one registered later (a plug-in, a test's)."""
+    _ON_REGISTER.append(hook)
+    for name in FAMILIES:
+        hook(FAMILIES.get(name))
 
 
 def family_of_legacy_model(model: str) -> str | None:
