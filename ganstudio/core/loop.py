@@ -148,7 +148,7 @@ class Session:
 
     def _snapshot(self) -> tuple:
         cuda = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
-        parts = {k: p.state_dict() for k, p in self.family.parts().items()}  # fresh copies, nothing shared
+        parts = {k: p.state_dict() for k, p in self.family.parts().items()}  # snapshots: nothing they hold changes in place
         # BatchNorm running statistics (and spectral-norm vectors) change in the forward pass
         buffers = [b.clone() for b in self._buffers()]
         log = (dict(self.log.sums), dict(self.log.counts))
