@@ -9,6 +9,8 @@ import pickle
 import re
 import tempfile
 import time
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {p}")
     if p.stat().st_size == 0:
         raise CheckpointError(f"{p}: empty file, not a checkpoint")
+    _check_archive(p)
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -114,17 +117,36 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                 "which could run code when loaded; GAN Studio only loads plain tensors"
             ) from None
         raise CheckpointError(f"{p}: not a readable checkpoint (not a torch file, or corrupt)") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as e:
+    except MemoryError:
+        raise CheckpointError(f"{p}: not a readable checkpoint (it asks for more memory than there is)") from None
+    except Exception as e:  # noqa: BLE001  the weights-only unpickler fails in many ways on damaged bytes
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{p}: not a readable checkpoint (corrupt or truncated: {first[:120]})") from None
     if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"{p}: not a GAN Studio checkpoint")
     version = state.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{p}: malformed checkpoint: 'format_version' is {version!r}, not a format number")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{p}: checkpoint format {version} is newer than this GAN Studio understands ({FORMAT_VERSION}); update GAN Studio"
         )
     return state
+
+
+def _check_archive(p: Path) -> None:
+    """A checkpoint is a zip archive (torch.save's format): refuse anything else before unpickling a
+    byte of it, and verify every member's CRC, so damage anywhere in the file is caught, not loaded."""
+    try:
+        with zipfile.ZipFile(p) as z:
+            bad = z.testzip()
+    except zipfile.BadZipFile:
+        raise CheckpointError(f"{p}: not a readable checkpoint (not a torch archive, or truncated)") from None
+    except (OSError, EOFError, ValueError, RuntimeError, zlib.error) as e:
+        raise CheckpointError(f"{p}: not a readable checkpoint (corrupt: {str(e)[:120] or type(e).__name__})") from None
+    if bad is not None:
+        raise CheckpointError(f"{p}: damaged checkpoint: its part {bad!r} fails its checksum (a bad copy or a failing disk); "
+                              "use another checkpoint of the run")
 
 
 # ---------------------------------------------------------------- run directory

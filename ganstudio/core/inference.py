@@ -31,8 +31,8 @@ def upgrade(state: dict, source: str = "checkpoint") -> dict:
                 log["sums"][key], log["counts"][key] = torch.tensor(v, dtype=torch.float64), n
             for key, v in state.get("extra_acc", {}).items():
                 log["sums"][key], log["counts"][key] = v.double(), n
-    except (KeyError, TypeError, AttributeError) as e:
-        raise CheckpointError(f"{source}: an incomplete format-1 checkpoint (no {e})") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise CheckpointError(f"{source}: an incomplete or malformed format-1 checkpoint ({str(e)[:120] or type(e).__name__})") from None
     return {
         "format_version": 2, "kind": state["kind"], "family": family, "config_toml": state.get("config_toml", ""),
         "step": int(state.get("step", 0)), "rng": state.get("rng", {}), "amp_scalers": state.get("amp_scalers"),
@@ -40,9 +40,52 @@ def upgrade(state: dict, source: str = "checkpoint") -> dict:
     }
 
 
+def _tensors(v) -> bool:
+    """A dict of tensors, nested dicts of them, or lists of them (optimiser state)."""
+    if isinstance(v, torch.Tensor):
+        return True
+    if isinstance(v, dict):
+        return all(isinstance(k, (str, int)) and _tensors(x) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return all(_tensors(x) for x in v)
+    return isinstance(v, (int, float, bool, str)) or v is None
+
+
+# field → (what it must be, the check); read once here so no caller meets a malformed value
+_FIELDS = {
+    "family": ("a family name", lambda v: isinstance(v, str) and v != ""),
+    "step": ("a whole number ≥ 0", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    "config_toml": ("the run's config as TOML text", lambda v: isinstance(v, str)),
+    "meta": ("a table of the networks' shape", lambda v: isinstance(v, dict)),
+    "nets": ("network name → weights", lambda v: isinstance(v, dict) and v != {}
+             and all(isinstance(w, dict) and all(isinstance(t, torch.Tensor) for t in w.values()) for w in v.values())),
+    "ema": ("network name → averaged weights", lambda v: isinstance(v, dict)
+            and all(isinstance(w, dict) and all(isinstance(t, torch.Tensor) for t in w.values()) for w in v.values())),
+    "opts": ("optimiser states", lambda v: isinstance(v, dict) and _tensors(v)),
+    "parts": ("sampler and pool states", lambda v: isinstance(v, dict) and _tensors(v)),
+    "fixed": ("the preview inputs", lambda v: v is None or (isinstance(v, dict) and all(isinstance(t, torch.Tensor) for t in v.values()))),
+    "rng": ("random number generator states", lambda v: isinstance(v, dict) and isinstance(v.get("torch"), torch.Tensor)
+            and v["torch"].dtype == torch.uint8),
+    "log": ("log sums and counts", lambda v: isinstance(v, dict) and isinstance(v.get("sums"), dict)
+            and isinstance(v.get("counts"), dict) and isinstance(v.get("steps"), int)),
+}
+
+
+def check_fields(state: dict, path) -> None:
+    """Every field of a format-2 state has the type it must have; CheckpointError naming the first that does not."""
+    for name, (what, ok) in _FIELDS.items():
+        if name not in state:
+            raise CheckpointError(f"{path}: malformed checkpoint: no {name!r} ({what})")
+        v = state[name]
+        if not ok(v):
+            shown = repr(v) if isinstance(v, (str, int, float, bool)) or v is None else type(v).__name__
+            raise CheckpointError(f"{path}: malformed checkpoint: {name!r} is {shown[:60]}, not {what}")
+
+
 def read_checkpoint(path: str | Path) -> dict:
-    """A checkpoint's state in today's layout (see loop.Session.state_dict); CheckpointError otherwise."""
+    """A checkpoint's state in today's layout (see loop.Session.state_dict), its fields checked; CheckpointError otherwise."""
     state = upgrade(load_checkpoint(path), str(path))
+    check_fields(state, path)
     if state.get("family") not in FAMILIES:
         raise CheckpointError(f"{path}: trained by family {state.get('family')!r}, which this GAN Studio does not have; "
                               f"it has {', '.join(FAMILIES.names())}")

@@ -5,6 +5,7 @@ the run, and the conditional grids. Each reads the explorer's current latent (`p
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -26,12 +27,24 @@ from ganstudio.ui.samples import ImageView
 from ganstudio.ui.widgets import button
 
 
-class WalkBox(QGroupBox):
+class _OfPanel:
+    """The explorer panel a tool works for, held weakly: a strong reference back would make a
+    panel ↔ tool cycle of Qt wrappers, left to the garbage collector to tear down in any order."""
+
+    def _hold(self, panel) -> None:
+        self._panel = weakref.ref(panel)
+
+    @property
+    def panel(self):
+        return self._panel()
+
+
+class WalkBox(_OfPanel, QGroupBox):
     """Keyframes and the slerp/lerp walk through them: played in the panel's view, exported as GIF or strip."""
 
     def __init__(self, panel):
         super().__init__("Interpolation")
-        self.panel = panel
+        self._hold(panel)
         self.frames: list = []  # the interpolation path as uint8 images (playback)
         self.path_frames = None  # ... and as G's output (N, C, H, W) for export
         self._frame = 0
@@ -168,15 +181,15 @@ class WalkBox(QGroupBox):
             atomic_write_bytes(path, png_bytes(latent.strip(self.path_frames)))
 
 
-class BookmarksBox(QGroupBox):
+class BookmarksBox(_OfPanel, QGroupBox):
     """Latents saved with the run (RUN/bookmarks.json), and one rendered by every saved checkpoint."""
 
     def __init__(self, panel):
         super().__init__("Bookmarks")
-        self.panel = panel
+        self._hold(panel)
         self.bookmarks = QListWidget()
         self.bookmarks.setToolTip("Latents saved with the run (bookmarks.json); double-click to show one.")
-        self.bookmarks.itemDoubleClicked.connect(lambda item: panel.apply_state(item.data(256)))
+        self.bookmarks.itemDoubleClicked.connect(lambda item: self.panel.apply_state(item.data(256)))
         self.bookmark_button = button("Bookmark", "Save this latent (seed, sliders, class) to the run.", self.add_bookmark)
         self.evolve_button = button("Render at every checkpoint", "Show how the selected bookmark's sample evolved over the run's saved checkpoints.", self.render_bookmark_history)
         bl = QVBoxLayout(self)
@@ -254,12 +267,12 @@ class BookmarksBox(QGroupBox):
         self.panel.background.request("cond", ("history", 0), job)
 
 
-class ConditionalTab(QWidget):
+class ConditionalTab(_OfPanel, QWidget):
     """Class × seed grids, one latent as every class, and a blend between two classes' embeddings."""
 
     def __init__(self, panel):
         super().__init__()
-        self.panel = panel
+        self._hold(panel)
         self.cond_reason = QLabel("")
         self.cond_reason.setWordWrap(True)
         self.grid_seeds = QSpinBox()

@@ -115,8 +115,7 @@ class ThemedIcons(QObject):
     """
 
     def __init__(self, window):
-        super().__init__(window)
-        self.window = window
+        super().__init__(window)  # Qt's parent, not a Python reference: no cycle with the window
         self.names: dict = {}  # QAction -> icon name
 
     def set(self, action, name: str) -> None:
@@ -137,7 +136,7 @@ class ThemedIcons(QObject):
             self.recolor(action)
         fg = QApplication.palette().color(QPalette.ColorRole.WindowText)  # the window's own copy updates later
         bg = QColor(30, 31, 34) if dark else QColor("white")
-        for plot in self.window.findChildren(pg.PlotWidget):
+        for plot in self.parent().findChildren(pg.PlotWidget):
             plot.setBackground(bg)
             for axis in plot.getPlotItem().axes.values():
                 axis["item"].setPen(fg)

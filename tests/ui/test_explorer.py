@@ -135,3 +135,15 @@ def test_translation_checkpoint_gives_a_clear_message(panel):
     assert not panel.load(Path(__file__).parents[1] / "data" / "v1" / "pix2pix.pt")
     assert "image-translation model" in panel.source_label.text()
     assert panel.gen is None and not panel.seed_spin.isEnabled()
+
+
+def test_explore_shows_why_a_damaged_checkpoint_is_refused(qtbot, tmp_path, cgan_run):
+    raw = bytearray((cgan_run / "checkpoints" / "latest.pt").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path = tmp_path / "flipped.pt"
+    path.write_bytes(bytes(raw))
+    panel = ExplorerPanel()
+    qtbot.addWidget(panel)
+    assert not panel.load(path)
+    assert "damaged checkpoint" in panel.source_label.text() or "not a readable checkpoint" in panel.source_label.text()
+    panel.shutdown()
