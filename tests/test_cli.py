@@ -300,3 +300,11 @@ def test_export_writes_a_checked_file_and_refuses_bad_targets(cgan_run, tmp_path
     assert (tmp_path / "g.onnx").read_bytes() == before
     assert main(["export", str(cgan_run), "-o", str(tmp_path / "g.pt")]) == 0  # TorchScript from the suffix
     assert "TorchScript" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    import subprocess
+    import sys
+
+    p = subprocess.run(f"{sys.executable} -m ganstudio families gan | head -n 1", shell=True, capture_output=True, text=True)
+    assert p.stdout.startswith("gan: ") and "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
