@@ -79,7 +79,7 @@ def cmd_train(args) -> int:
         run_path = RunDir.of_checkpoint(args.resume).path
     else:
         run_path = Path(args.run_dir) if args.run_dir else default_run_dir(name)
-    control = Control()
+    control = Control(pause_on_divergence=False)  # nobody is at a window to resume: a NaN ends the run
     interrupted = {"n": 0, "first": 0.0}
 
     def on_signal(signum, frame):
@@ -106,8 +106,6 @@ def cmd_train(args) -> int:
                 last_sample = ev.path
             elif isinstance(ev, HealthWarning):
                 progress.message(f"warning (step {ev.step}): {ev.message}\n  try: {ev.advice}" if ev.advice else f"warning: {ev.message}")
-                if ev.kind == "nan":
-                    control.stop()  # nobody is at a window to resume: end, keeping the last good checkpoint
             elif isinstance(ev, RunStarted):
                 verb = "resuming" if ev.resumed else "training"
                 progress.message(f"{verb} {ev.run_dir} on {ev.device} from step {ev.step}: {ev.dataset}")
@@ -132,7 +130,10 @@ def cmd_train(args) -> int:
     if not ctx.main:  # rank 0 speaks for the job
         return EXIT_INTERRUPTED if finished.reason == "stopped" else (1 if finished.reason == "diverged" else 0)
     if finished.reason == "diverged":
-        print(f"ganstudio: training diverged at step {finished.step}; last good checkpoint: {finished.checkpoint or 'none'}", file=sys.stderr)
+        again = (f"; continue from it with lower learning rates: ganstudio train --resume {run_path} --set lr_g=... --set lr_d=..."
+                 if finished.checkpoint else "")
+        print(f"ganstudio: training diverged at step {finished.step}; last good checkpoint: {finished.checkpoint or 'none'}{again}",
+              file=sys.stderr)
         return 1
     print(f"run: {run_path}")
     if last_sample:

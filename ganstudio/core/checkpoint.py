@@ -82,6 +82,38 @@ def png_bytes(image: np.ndarray) -> bytes:
 # ---------------------------------------------------------------- checkpoints
 
 
+def nonfinite_tensors(tree: Any, prefix: str = "") -> list[str]:
+    """Paths ("nets/G/body.0.weight") of the floating-point tensors in `tree` holding NaN or ±inf.
+
+    One device sync for the whole tree: a check before every save costs next to nothing.
+    """
+    named: list[tuple[str, torch.Tensor]] = []
+
+    def walk(v, path):
+        if isinstance(v, torch.Tensor):
+            if v.is_floating_point() or v.is_complex():
+                named.append((path, v))
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, f"{path}/{k}" if path else str(k))
+        elif isinstance(v, (list, tuple)):
+            for i, x in enumerate(v):
+                walk(x, f"{path}/{i}" if path else str(i))
+
+    walk(tree, prefix)
+    if not named:
+        return []
+    by_device: dict[torch.device, list[int]] = {}
+    for i, (_, t) in enumerate(named):
+        by_device.setdefault(t.device, []).append(i)
+    ok = [True] * len(named)
+    for idx in by_device.values():
+        flags = torch.stack([torch.isfinite(named[i][1]).all() for i in idx]).cpu().tolist()
+        for i, flag in zip(idx, flags):
+            ok[i] = flag
+    return [path for (path, _), good in zip(named, ok) if not good]
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     state = {"format_version": FORMAT_VERSION, "kind": CHECKPOINT_KIND, **state}
     buf = io.BytesIO()

@@ -91,7 +91,10 @@ class Control:
     Nothing here blocks the caller; only the training loop waits (while paused).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pause_on_divergence: bool = True) -> None:
+        # True where someone can answer (the studio): a NaN pauses, and Resume rolls back to the last
+        # good checkpoint. False (the CLI): the run ends there, keeping that checkpoint.
+        self.pause_on_divergence = pause_on_divergence
         self._cond = threading.Condition()
         self._stop = False
         self._paused = False

@@ -301,7 +301,14 @@ def _parity(ex: Exportable, fmt: str, path: Path) -> float:
             if tuple(got.shape) != tuple(want.shape):
                 raise ExportError(f"the exported file gives shape {tuple(got.shape)} at batch size {n}, "
                                   f"expected {tuple(want.shape)}")
-            worst = max(worst, float((got.float() - want.float()).abs().max()))
+            if not torch.isfinite(want).all():  # NaN - NaN is NaN, and max() would quietly drop it
+                raise ExportError(f"the checkpoint's network gives NaN or infinite outputs at batch size {n}; "
+                                  "it cannot be checked or used (nothing was written)")
+            diff = (got.float() - want.float()).abs().max()
+            if not torch.isfinite(diff):
+                raise ExportError(f"the exported file gives NaN or infinite outputs at batch size {n} where the checkpoint "
+                                  "does not (nothing was written)")
+            worst = max(worst, float(diff))
     return worst
 
 

@@ -18,6 +18,11 @@ ADVICE = {
     "or WGAN-GP; an EMA of G also smooths oscillation between modes.",
 }
 
+# where no one can press Resume (the CLI, a distributed job): the run ends and is resumed by hand
+NAN_ENDED_ADVICE = ("Resume the run with both learning rates lowered (e.g. halved), e.g. ganstudio train --resume RUN "
+                    "--set lr_g=... --set lr_d=...: it continues from the last good checkpoint. "
+                    "WGAN-GP or spectral normalisation are more stable losses.")
+
 PERSIST = 5            # consecutive log records a condition must hold before it is reported
 D_CONFIDENT = 0.98     # D(x) above this while D(G(z)) below 1 - this: D wins every round
 G_GRAD_FLOOR = 1e-3    # G's gradient norm below this fraction of its early level counts as vanished
@@ -40,13 +45,28 @@ def spread(x: torch.Tensor) -> float:
     return float(d.sum() / (len(flat) * (len(flat) - 1)))
 
 
-def nan_warning(step: int, last_checkpoint: str) -> HealthWarning:
+def nan_warning(step: int, last_checkpoint: str, cause: str = "a loss became NaN or infinite",
+                paused: bool = True) -> HealthWarning:
+    """The divergence warning; `paused` says whether the run waits for the user or ends here."""
     where = f"the last good checkpoint ({last_checkpoint}) is kept" if last_checkpoint else "no checkpoint was saved yet"
+    then = "Training is paused" if paused else "Training ends here"
     return HealthWarning(
         step=step, kind="nan",
-        message=f"Training diverged at step {step}: a loss became NaN or infinite. Training is paused; {where}.",
-        advice=ADVICE["nan"],
+        message=f"Training diverged at step {step}: {cause}. {then}; {where}.",
+        advice=ADVICE["nan"] if paused else NAN_ENDED_ADVICE,
     )
+
+
+def nonfinite_cause(paths: list[str]) -> str:
+    """"3 tensors of G's weights and optimiser g's state became NaN or infinite" for paths from nonfinite_tensors."""
+    where = []
+    for p in paths:
+        kind, name = (p.split("/") + ["", ""])[:2]
+        what = {"nets": f"{name}'s weights", "ema": f"{name}'s average", "opts": f"optimiser {name}'s state"}.get(kind, kind)
+        if what not in where:
+            where.append(what)
+    n = len(paths)
+    return f"{n} tensor{'s' if n != 1 else ''} of {' and '.join(where)} became NaN or infinite"
 
 
 class HealthMonitor:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganstudio.core.checkpoint import load_checkpoint
+from ganstudio.core.checkpoint import load_checkpoint, nonfinite_tensors
 from ganstudio.core.errors import CheckpointError
 from ganstudio.core.families import FAMILIES, Entry, Signature, family_of_legacy_model
 from ganstudio.core.sampling import conditional_labels
@@ -151,6 +151,10 @@ def load_entry(path: str | Path, entry: str | None = None, kind: str | None = No
         net.load_state_dict(weights, assign=True)
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"{path}: checkpoint does not match its model ({str(err).splitlines()[0][:120]})") from None
+    bad = nonfinite_tensors(weights)
+    if bad:  # written by a version that saved diverged states, or edited: it would draw NaN everywhere
+        raise CheckpointError(f"{path}: {e.net}'s weights hold NaN or infinite values ({len(bad)} tensors, e.g. {bad[0]}): "
+                              "training had diverged when this was saved; use an earlier checkpoint of the run")
     return Loaded(net.eval(), e, state["family"], state["meta"], int(state.get("step", 0)), state)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ganstudio.core import distributed, fastpath
+from ganstudio.core.checkpoint import nonfinite_tensors
 from ganstudio.core.config import apply_overrides, live_fields, to_toml, validate
 from ganstudio.core.errors import CheckpointError, ConfigError
 from ganstudio.core.families import FAMILIES, Nets
@@ -248,6 +249,16 @@ class Session:
     def healthy(self) -> bool:
         """Safe to checkpoint: no divergence pending and no non-finite loss since the last log."""
         return not self.diverged and self.metrics_finite()
+
+    def nonfinite_state(self) -> list[str]:
+        """Tensors of the weights, their averages and the optimisers' state holding NaN or ±inf.
+
+        Losses are computed before the update that breaks a network, and Adam's second moment
+        overflows while every loss is still finite, so the state itself is checked before a save.
+        """
+        return nonfinite_tensors({"nets": {k: m.state_dict() for k, m in self.nets.items()},
+                                  "ema": {k: m.state_dict() for k, m in self.ema.items()},
+                                  "opts": {k: o.state_dict()["state"] for k, o in self.opts.items()}})
 
     def preview(self):
         return self.family.preview({n: self.ema.get(n, m) for n, m in self.nets.items()})

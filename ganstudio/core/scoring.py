@@ -120,7 +120,11 @@ def _sample(gen, n: int, seed: int, batch: int = 500) -> tuple[torch.Tensor, tor
         for i in range(0, n, batch):
             z = torch.randn(min(batch, n - i), gen.z_dim, generator=g)
             y = None if labels is None else labels[i:i + len(z)]
-            xs.append(gen.G(z, y).float().clamp(-1, 1))
+            x = gen.G(z, y).float()
+            if not torch.isfinite(x).all():
+                raise EvalError("the generator's outputs hold NaN or infinite values (its weights have diverged); "
+                                "evaluate an earlier checkpoint of the run")
+            xs.append(x.clamp(-1, 1))
             if y is not None:
                 ys.append(y)
     return torch.cat(xs), (torch.cat(ys) if ys else None)

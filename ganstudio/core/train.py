@@ -188,18 +188,52 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
     last_ckpt = str(run.latest_checkpoint) if main and run.latest_checkpoint.exists() else ""
     saved_step = trainer.step if last_ckpt else -1
 
+    broken: list[str] = []  # tensors a refused save found non-finite: the loop treats it as a divergence
+
     def save(periodic: bool) -> Iterator[Event]:
         nonlocal last_ckpt, saved_step
+        # Both checks are agreed by every rank (collectives in step): never let a diverged state replace the last good checkpoint.
+        if any_rank(ctx, not trainer.healthy()):
+            if main:
+                yield HealthWarning(step=trainer.step, kind="settings", advice="",
+                                    message=f"checkpoint not written: training has diverged; {last_ckpt or 'no checkpoint'} is kept")
+            return
+        bad = trainer.nonfinite_state()
+        if any_rank(ctx, bool(bad)) and not bad:
+            bad = ["another rank's state"]
+        if bad:
+            broken[:] = bad
+            return
         if not main:
             last_ckpt, saved_step = str(run.latest_checkpoint), trainer.step
-            return
-        if not trainer.healthy():  # never let a diverged state replace the last good checkpoint
-            yield HealthWarning(step=trainer.step, kind="settings", advice="",
-                                message=f"checkpoint not written: training has diverged; {last_ckpt or 'no checkpoint'} is kept")
             return
         path = run.save_checkpoint(trainer.step, trainer.state_dict(), periodic)
         last_ckpt, saved_step = str(path), trainer.step
         yield CheckpointSaved(step=trainer.step, path=str(run.checkpoint_path(trainer.step) if periodic else path))
+
+    def diverge(step: int, cause: str) -> Iterator[Event]:
+        """Report a divergence, then wait for the user where one can answer: returns "rollback" (the
+        last good checkpoint is loaded, new settings kept) or "end"."""
+        trainer.diverged = True
+        wait = control.pause_on_divergence and not ctx.active and bool(last_ckpt)
+        yield health.nan_warning(step, last_ckpt, cause, paused=wait)
+        if not wait:
+            return "end"
+        control.pause()
+        yield Paused(step=step, reason="diverged")
+        action = control.wait_while_paused()
+        while action == "save":  # the last good checkpoint is already on disk
+            control.take_save_request()
+            action = control.wait_while_paused()
+        if action == "stop":
+            return "end"
+        good = read_checkpoint(last_ckpt)
+        new_cfg = trainer.cfg
+        trainer.load_state_dict(good)
+        trainer.cfg = new_cfg
+        run.truncate_metrics_after(trainer.step)
+        yield Resumed(step=trainer.step)
+        return "rollback"
 
     def sample() -> Iterator[Event]:
         if not main:
@@ -239,6 +273,12 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
     t_log = time.perf_counter()
     try:
         while trainer.step < trainer.cfg.steps:
+            if broken:  # the last save found NaN or inf in the weights or optimiser state
+                cause, broken[:] = health.nonfinite_cause(broken), []
+                if (yield from diverge(trainer.step, cause)) == "end":
+                    reason = "diverged"
+                    break
+                t_log = time.perf_counter()
             if any_rank(ctx, control.stop_requested):  # one tiny all-reduce a step in a distributed job
                 reason = "stopped"
                 break
@@ -275,35 +315,11 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
             step = trainer.step
 
             if log:
-                if ctx.active and any_rank(ctx, not trainer.metrics_finite()):
-                    # No one is at a window to roll back a distributed job: end it, keeping the last good checkpoint.
-                    trainer.diverged = True
+                if any_rank(ctx, not trainer.metrics_finite()):
                     yield StepMetrics(step=step, values=trainer.take_metrics(time.perf_counter() - t_log))
-                    yield health.nan_warning(step, last_ckpt)
-                    reason = "diverged"
-                    break
-                if not trainer.metrics_finite():
-                    trainer.diverged = True
-                    now = time.perf_counter()
-                    values = trainer.take_metrics(now - t_log)
-                    yield StepMetrics(step=step, values=values)
-                    yield health.nan_warning(step, last_ckpt)
-                    control.pause()
-                    yield Paused(step=step, reason="diverged")
-                    action = control.wait_while_paused()
-                    while action == "save":  # the last good checkpoint is already on disk
-                        control.take_save_request()
-                        action = control.wait_while_paused()
-                    if action == "stop" or not last_ckpt:
+                    if (yield from diverge(step, "a loss became NaN or infinite")) == "end":
                         reason = "diverged"
                         break
-                    # Resume after a divergence: roll back to the last good checkpoint, keep new settings.
-                    good = read_checkpoint(last_ckpt)
-                    new_cfg = trainer.cfg
-                    trainer.load_state_dict(good)
-                    trainer.cfg = new_cfg
-                    run.truncate_metrics_after(trainer.step)
-                    yield Resumed(step=trainer.step)
                     t_log = time.perf_counter()
                     continue
                 now = time.perf_counter()
@@ -319,7 +335,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
                 yield from sample()
             evaluate_now = cfg.eval_every > 0 and step % cfg.eval_every == 0
             if step % cfg.checkpoint_every == 0 or evaluate_now:
-                yield from save(periodic=True)
+                yield from save(periodic=True)  # a refused save (non-finite state) is handled at the loop's top
             if evaluate_now and main:
                 evaluate_step(step)
             if evaluator is not None:
@@ -328,13 +344,16 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
         # The consumer closed us (window closed, Ctrl-C): keep what was trained, if sound.
         if evaluator is not None:
             evaluator.close()
-        if main and trainer.healthy() and trainer.step > saved_step:
+        if main and trainer.healthy() and trainer.step > saved_step and not trainer.nonfinite_state():
             run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
         raise
     if reason == "stopped":
         yield Stopping(step=trainer.step)  # training has stopped; the checkpoint is written next
     if reason != "diverged" and saved_step != trainer.step:
         yield from save(periodic=False)
+    if broken:
+        yield health.nan_warning(trainer.step, last_ckpt, health.nonfinite_cause(broken), paused=False)
+        reason = "diverged"
     if evaluator is not None:
         if reason == "completed":  # the last evaluation decides best.pt: let it finish
             yield from evaluations(evaluator.wait(timeout=600))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ganstudio.core.classifier import builtin_classifier
-from ganstudio.core.evaluation import Evaluation, Score
+from ganstudio.core.evaluation import EvalError, Evaluation, Score
 
 CLASSES = "the classifier of the dataset's domain names the outputs' classes (built-in sets)"
 PAIRED_METRICS = {"l1": "mean |G(a) − b| over held-out pairs, in [-1, 1] pixel units", "classes": CLASSES}
@@ -34,7 +34,11 @@ UNPAIRED_SCORES = (
 
 @torch.inference_mode()
 def _run(G: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat([G(x[i:i + batch]).clamp(-1, 1) for i in range(0, len(x), batch)])
+    out = torch.cat([G(x[i:i + batch]) for i in range(0, len(x), batch)])
+    if not torch.isfinite(out).all():
+        raise EvalError("the translator's outputs hold NaN or infinite values (its weights have diverged); "
+                        "evaluate an earlier checkpoint of the run")
+    return out.clamp(-1, 1)
 
 
 def _l1(x: torch.Tensor, y: torch.Tensor) -> float:
