@@ -140,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:  # a full disk, a read-only folder, no permission: the file and the cause, in one line
+        from ganstudio.core.errors import os_error_line
+
+        print(f"ganstudio: error: {os_error_line(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -55,5 +55,10 @@ def cmd_eval(args) -> int:
     print(format_evaluation(ev, family.scores, family.reference_column))
     print(f"took {time.perf_counter() - t0:.1f} s")
     if run_dir is not None and not args.no_save:
-        print(f"wrote {record(run_dir, ev)}")
+        try:
+            print(f"wrote {record(run_dir, ev)}")
+        except OSError as e:  # the scores are printed above; the file keeps what it held
+            from ganstudio.core.errors import os_error_line
+
+            raise UsageError(f"{os_error_line(e)}; the scores above are not recorded (--no-save skips the file)") from None
     return 0

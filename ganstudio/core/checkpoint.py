@@ -7,7 +7,7 @@ import json
 import os
 import pickle
 import re
-import tempfile
+import secrets
 import time
 import zipfile
 import zlib
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganstudio.core.errors import CheckpointError, RunDirError  # noqa: F401  (raised here, caught by callers)
+from ganstudio.core.errors import CheckpointError, RunDirError, WriteError  # noqa: F401  (raised here, caught by callers)
 
 FORMAT_VERSION = 2  # 2: families (named networks, optimiser groups and parts); 1 is upgraded on reading
 CHECKPOINT_KIND = "ganstudio-train"
@@ -33,25 +33,48 @@ def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> Non
 
     fsync=False keeps the all-or-nothing rename but skips the flush to disk, for files that
     can be made again (translated images), where a sync per file would cost more than the work.
+    The file gets the usual mode (0666 less the umask), as any program's files do. A failure
+    (full disk, read-only folder) raises WriteError naming `path`, and leaves any old file as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp, fd = create_temp(path)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            _remove(tmp)
+        raise WriteError(e.errno, e.strerror or str(e), str(path)) from e
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            _remove(tmp)
         raise
     if fsync:
         _fsync_dir(path.parent)
+
+
+def create_temp(path: Path) -> tuple[Path, int]:
+    """A new, unique hidden file beside `path`, created with mode 0666 so the umask decides (mkstemp forces 0600)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _remove(p: Path) -> None:
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -157,6 +180,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"{p}: not a GAN Studio checkpoint")
     version = state.get("format_version")
+    if version is None:
+        held = ", ".join(sorted(map(str, state))[:6])
+        raise CheckpointError(f"{p}: incomplete checkpoint: it has no format_version (its fields: {held}), "
+                              "so it is not a whole GAN Studio checkpoint")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"{p}: malformed checkpoint: 'format_version' is {version!r}, not a format number")
     if version > FORMAT_VERSION:
@@ -193,7 +220,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._metrics_file = None
-        self._lock_file = None
+        self._lock_fd: int | None = None
 
     @classmethod
     def of_checkpoint(cls, path: str | Path) -> "RunDir | None":
@@ -245,9 +272,9 @@ class RunDir:
             raise RunDirError(f"cannot create run directory {self.path}: {e.strerror or e}") from None
 
     def open_existing(self) -> None:
+        """Check there is a run to resume; nothing is written (claim does that, once the resume is known to work)."""
         if not self.latest_checkpoint.is_file():
             raise RunDirError(f"{self.path}: no checkpoint to resume from (expected {self.latest_checkpoint})")
-        self.samples_dir.mkdir(parents=True, exist_ok=True)
 
     def sample_path(self, step: int) -> Path:
         return self.samples_dir / f"step_{step:08d}.png"
@@ -290,38 +317,59 @@ class RunDir:
             atomic_write_text(path, "".join(keep))
 
     def _close_metrics(self) -> None:
-        if self._metrics_file is not None:
-            self._metrics_file.close()
-            self._metrics_file = None
+        f, self._metrics_file = self._metrics_file, None
+        if f is not None:
+            f.close()
+
+    @property
+    def owner_path(self) -> Path:
+        return self.path / ".lock"
 
     def lock(self) -> None:
-        """Hold RUN/.lock while training: a second process training the same run is refused."""
-        if self._lock_file is not None:
+        """Hold an exclusive lock on the run folder while training: a second process training the
+        same run is refused. The folder itself is locked, so taking the lock writes nothing."""
+        if self._lock_fd is not None:
             return
-        f = open(self.path / ".lock", "a+", encoding="utf-8")
         try:
             import fcntl
-
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:  # no flock on this platform: run unlocked
-            pass
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as e:
+            raise RunDirError(f"cannot open run directory {self.path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            f.seek(0)
-            who = f.read().strip() or "another process"
-            f.close()
-            raise RunDirError(f"{self.path} is being trained by {who}; wait for it to finish or stop it first") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"process {os.getpid()}")
-        f.flush()
-        self._lock_file = f
+            os.close(fd)
+            try:
+                who = self.owner_path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                who = ""
+            raise RunDirError(f"{self.path} is being trained by {who or 'another process'}; "
+                              "wait for it to finish or stop it first") from None
+        self._lock_fd = fd
+
+    def claim(self) -> None:
+        """The first write of a training process, once everything was checked: the folders, and who
+        holds the lock. A read-only or full disk is refused here in one line, before any training."""
+        try:
+            self.samples_dir.mkdir(parents=True, exist_ok=True)
+            self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.owner_path, f"process {os.getpid()}\n")
+        except OSError as e:
+            raise RunDirError(f"cannot write to run directory {self.path}: {e.strerror or e}") from None
 
     def close(self) -> None:
         """Flush and close the metrics file and release the run lock."""
-        self._close_metrics()
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing the file releases the flock
-            self._lock_file = None
+        try:
+            self._close_metrics()
+        except OSError:
+            pass  # a full disk: every record written so far is on disk, line by line
+        if self._lock_fd is not None:
+            _remove(self.owner_path)
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def save_sample(self, step: int, image: np.ndarray) -> Path:
         p = self.sample_path(step)

@@ -46,12 +46,12 @@ class TrainConfig:
     optimizer: str = option("adam", "optim", "Adam for most GANs; RMSprop for weight-clipped WGAN, where momentum destabilises the critic.", choices=("adam", "rmsprop"))
     lr_g: float = option(2e-4, "optim", "Generator learning rate; separate from D's (TTUR, Heusel et al. 2017) so D can learn faster.", minimum=0.0, live=True)
     lr_d: float = option(2e-4, "optim", "Discriminator learning rate (TTUR: often 2-4x G's).", minimum=0.0, live=True)
-    beta1: float = option(0.5, "optim", "Adam β1: 0.5 (DCGAN) or 0 (WGAN-GP) damps the momentum that makes GAN training oscillate.", minimum=0.0)
-    beta2: float = option(0.999, "optim", "Adam β2.", minimum=0.0)
+    beta1: float = option(0.5, "optim", "Adam β1: 0.5 (DCGAN) or 0 (WGAN-GP) damps the momentum that makes GAN training oscillate.", minimum=0.0, below=1.0)
+    beta2: float = option(0.999, "optim", "Adam β2: how long the average of squared gradients remembers; 0.99-0.999.", minimum=0.0, below=1.0)
     batch_size: int = option(128, "optim", "Real images per D step.", minimum=1)
     lr_decay: bool = option(False, "optim", "Decay both learning rates linearly to 0 over the second half of training: sharper final samples.", resume=True)
     grad_clip: float = option(0.0, "optim", "Clip each optimiser's gradient to this total L2 norm before its step: one bad batch cannot throw the weights far. 0 = off.", minimum=0.0, live=True)
-    ema: float = option(0.0, "tricks", "Decay of an exponential moving average of G's weights (e.g. 0.999, ramped up from the start of the run); samples from the average are smoother and sharper (Karras et al. 2018). 0 = off.", minimum=0.0)
+    ema: float = option(0.0, "tricks", "Decay of an exponential moving average of G's weights (e.g. 0.999, ramped up from the start of the run); samples from the average are smoother and sharper (Karras et al. 2018). 0 = off.", minimum=0.0, below=1.0)
     # --- run
     steps: int = option(2000, "run", "Total number of G updates; a resumed run continues up to this.", minimum=1, resume=True)
     seed: int = option(0, "run", "Seed of every random number: the same seed and config give the same run.")
@@ -191,8 +191,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"options: a {cfg.family} config needs {family.__name__} options")
     opt.check_fields(cfg, {"family": FAMILIES})
     opt.check_fields(cfg.options, getattr(family, "registries", lambda: {})())
-    if not 0 <= cfg.ema < 1:
-        raise ConfigError("ema: a decay in [0, 1), e.g. 0.999 (0 = off)")
     family.check(cfg)
     return cfg
 

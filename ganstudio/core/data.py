@@ -18,6 +18,7 @@ from ganstudio.core.images import (
     LUMA,
     MAX_IMAGE_SIZE,
     NATIVE_MAX_SIZE,
+    check_memory,
     decode_many,
     image_files,
     uint8_to_unit,
@@ -160,8 +161,10 @@ def _builtin_file(name: str, rel: str) -> Path:
 def _register_builtins() -> None:
     def images(name, rel, source, classes=None):
         def load(image_size=0, channels=0, seed=0, n_points=0):
-            ds = load_dataset(str(_builtin_file(name, rel)), image_size or 28, channels or 1)
-            ds.name, ds.source = name, source
+            path = _builtin_file(name, rel)
+            arrays = read_npz(path) if path.suffix == ".npz" else read_idx(path)
+            ds = _images_dataset(name, *arrays, image_size or 28, channels or 1)
+            ds.source = source
             if classes is not None:
                 ds.classes = classes
             return ds
@@ -288,6 +291,8 @@ def _images_dataset(name, images_nchw: torch.Tensor, labels, classes, source, im
     n, c, h, w = images_nchw.shape
     size = image_size or _native_size({(h, w)})
     ch = channels or (1 if c == 1 else 3)
+    if (size, ch) != (h, c):
+        check_memory(name, n, ch, size)
     x = _fit_tensor(images_nchw, size, ch)
     lab = torch.from_numpy(labels.astype(np.int64)) if labels is not None else None
     return Dataset(name, "image", x, lab, tuple(classes) if lab is not None else (), [], source=source)
@@ -310,6 +315,7 @@ def _load_folder(name: str, folder: Path, image_size: int, channels: int) -> Dat
     if not jobs:
         raise DataError(f"no image files in {name}")
 
+    check_memory(name, len(jobs), channels or 3, image_size or NATIVE_MAX_SIZE, bytes_per_value=5)
     results = decode_many([p for p, _ in jobs], image_size, channels)
     arrays, gray, label_of = [], [], []
     for (p, c), r in zip(jobs, results):

@@ -23,7 +23,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from torch import nn
 
 import ganstudio
 
+from ganstudio.core.checkpoint import create_temp
 from ganstudio.core.errors import UserError
 
 FORMATS = ("onnx", "torchscript")
@@ -171,11 +171,10 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, *, direction
     ex = load_exportable(checkpoint, direction)
     # The temporary file sits next to the target, so the final rename never crosses filesystems.
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+        tmp, fd = create_temp(out)  # mode 0666 less the umask, as the user's other files
         os.close(fd)
     except OSError as e:
         raise ExportError(f"cannot write to {out.parent}: {e.strerror or e}") from None
-    tmp = Path(tmp_name)
     try:
         say(f"exporting to {fmt}")
         if fmt == "onnx":
@@ -189,7 +188,6 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, *, direction
                               f"(tolerance {PARITY_TOLERANCE:g}); nothing was written")
         if out.exists() and not overwrite:  # appeared while exporting
             raise ExportError(f"{out} already exists; choose another name (nothing was overwritten)")
-        os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except OSError as e:
         raise ExportError(f"cannot write {out}: {e.strerror or e}") from None
@@ -208,7 +206,14 @@ def _check_target(out: Path, overwrite: bool) -> None:
     if not parent.is_dir():
         raise ExportError(f"folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ExportError(f"cannot write to {parent}: permission denied")
+        raise ExportError(f"cannot write to {parent}: {'read-only file system' if _read_only(parent) else 'permission denied'}")
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # no statvfs (Windows)
+        return False
 
 
 def _require_onnx() -> None:

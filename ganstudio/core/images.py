@@ -38,6 +38,41 @@ class Unusable(DataError):
 
 
 
+# A dataset may take this share of the memory free when it is loaded; the rest is for the models and the studio.
+MEMORY_SHARE = 0.7
+
+
+def available_memory() -> int | None:
+    """Bytes free for new allocations: MemAvailable on Linux, else the physical total; None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(what: str, n: int, channels: int, size: int, bytes_per_value: int = 4) -> None:
+    """DataError before loading `n` images of `channels`×`size`² values that would not fit in memory.
+
+    bytes_per_value: 4 for the float32 tensor a set trains from, 5 where uint8 pixels are held as well.
+    """
+    need = n * channels * size * size * bytes_per_value
+    free = available_memory()
+    if free is None or need <= MEMORY_SHARE * free:
+        return
+    fits = int((MEMORY_SHARE * free / max(1, n * channels * bytes_per_value)) ** 0.5)
+    hint = f"image_size {fits} px or less fits" if fits >= 1 else "use fewer images"
+    raise DataError(f"{what}: {n:,} images at {size}×{size} px ({channels} channel{'s' if channels != 1 else ''}) "
+                    f"would need {need / 1e9:.1f} GB of memory, and {free / 1e9:.1f} GB is free; "
+                    f"choose a smaller image_size ({hint})")
+
+
 def uint8_to_unit(a: np.ndarray) -> torch.Tensor:
     a = np.ascontiguousarray(a)
     if not a.flags.writeable:  # IDX data is a read-only view of the file bytes; torch wants writable

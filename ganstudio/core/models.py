@@ -319,6 +319,15 @@ def _build_dcgan_tf(spec: ModelSpec) -> tuple[Generator, Discriminator]:
 # ---------------------------------------------------------------------------- validation
 
 
+def check_image_size(name: str, size: int) -> None:
+    """ValueError unless model `name` builds at `size` px: checked from the config alone, before any data is loaded."""
+    if name == "dcgan" and size not in (28, 32, 64):
+        raise ValueError(f"dcgan supports image_size 28, 32 or 64, not {size}")
+    if name == "dcgan-tf" and size != 28:
+        raise ValueError(f"dcgan-tf is the 28-px TensorFlow tutorial model; image_size must be 28, "
+                         f"not {size} (use dcgan for 32 or 64 px)")
+
+
 def _validate(name: str, spec: ModelSpec) -> None:
     if spec.kind not in ("image", "points"):
         raise ValueError(f"kind must be 'image' or 'points', not {spec.kind!r}")
@@ -343,12 +352,9 @@ def _validate(name: str, spec: ModelSpec) -> None:
         raise ValueError(f"minibatch must be one of {', '.join(MINIBATCH)}, not {spec.minibatch!r}")
     if not 0.0 <= spec.d_dropout < 1.0:
         raise ValueError(f"d_dropout must be in [0, 1), not {spec.d_dropout}")
+    if spec.kind == "image":
+        check_image_size(name, spec.image_size)
     # Knobs a model does not have fail loudly instead of being silently ignored.
-    if name == "dcgan" and spec.image_size not in (28, 32, 64):
-        raise ValueError(f"dcgan supports image_size 28, 32 or 64, not {spec.image_size}")
-    if name == "dcgan-tf" and spec.image_size != 28:
-        raise ValueError(f"dcgan-tf is the 28-px TensorFlow tutorial model; image_size must be 28, "
-                         f"not {spec.image_size} (use dcgan for 32 or 64 px)")
     if spec.d_batchnorm and name != "dcgan":
         raise ValueError(f"d_batchnorm applies to dcgan only; {name} has a fixed D without BatchNorm")
     if spec.d_dropout and name != "mlp":

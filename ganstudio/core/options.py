@@ -15,14 +15,16 @@ from ganstudio.core.errors import ConfigError
 
 
 def option(default, group: str, why: str, choices: str | tuple = "", minimum: float | None = None, live: bool = False,
-           resume: bool = False):
+           resume: bool = False, below: float | None = None):
     """A field with its one-sentence `why` (the tooltip and the TOML comment).
 
     `choices` is a tuple of values or the name of a registry ("loss", ...) that lists them;
+    `minimum` is the smallest valid value and `below` a bound values must stay under (Adam's β < 1);
     `live` fields may change between steps of a running loop (and on resume); `resume` ones only when
     a run is resumed.
     """
-    return field(default=default, metadata={"group": group, "why": why, "choices": choices, "min": minimum, "live": live, "resume": resume or live})
+    return field(default=default, metadata={"group": group, "why": why, "choices": choices, "min": minimum, "below": below,
+                                            "live": live, "resume": resume or live})
 
 
 def info(cls) -> dict[str, dict]:
@@ -76,8 +78,10 @@ def check_fields(obj, registries: dict[str, Any] | None = None) -> None:
                 raise ConfigError(f"{name}: unknown {value!r}; valid: {', '.join(reg.names())}")
         elif choices and value not in choices:
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, choices))}")
-        if meta["min"] is not None and value < meta["min"]:
-            raise ConfigError(f"{name}: must be ≥ {meta['min']}, got {value}")
+        low, high = meta["min"], meta["below"]
+        if (low is not None and value < low) or (high is not None and not value < high):
+            span = (f"in [{low}, {high})" if low is not None else f"below {high}") if high is not None else f"≥ {low}"
+            raise ConfigError(f"{name}: must be {span}, got {value}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{name}: must be a finite number, got {value}")
 

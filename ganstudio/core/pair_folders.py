@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ganstudio.core.data import DataError, SkippedFile, _plural, _skipped_report
-from ganstudio.core.images import decode_full, image_files, uint8_to_unit
+from ganstudio.core.images import check_memory, decode_full, image_files, uint8_to_unit
 from ganstudio.core.translation_data import SEED_B, TranslationData, shuffled
 
 # Native user images larger than this (or of mixed sizes) are fitted to it: a pix2pix U-Net at
@@ -168,6 +168,8 @@ def load_domain_folders(spec: str, folder: Path, dirs: tuple[Path, Path], image_
     common = sorted(files_a.keys() & files_b.keys())
     if paired is None:
         paired = len(common) >= PAIRED_MATCH_SHARE * len(files_a.keys() | files_b.keys())
+    n = 2 * len(common) if paired else len(files_a) + len(files_b)
+    check_memory(spec, n, channels or 3, image_size or TRANSLATION_NATIVE_MAX, bytes_per_value=5)
     skipped: list[SkippedFile] = []
     side_a, side_b = _Side(), _Side()
 
@@ -228,6 +230,7 @@ def load_side_by_side(spec: str, folder: Path, image_size: int, channels: int,
     if not files:
         raise DataError(f"no usable pair in {spec}: no A/ and B/ (or trainA/ and trainB/) sub-folders, "
                         "and no image files")
+    check_memory(spec, 2 * len(files), channels or 3, image_size or TRANSLATION_NATIVE_MAX, bytes_per_value=5)
     skipped: list[SkippedFile] = []
     side_a, side_b = _Side(), _Side()
     not_ab: list[str] = []

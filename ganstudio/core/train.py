@@ -14,7 +14,7 @@ from ganstudio.core import distributed, health
 from ganstudio.core.checkpoint import RunDir
 from ganstudio.core.config import TrainConfig, apply_overrides, resume_fields, to_toml, validate
 from ganstudio.core.data import Dataset
-from ganstudio.core.errors import CheckpointError, ConfigError
+from ganstudio.core.errors import CheckpointError, ConfigError, RunDirError, os_error_line
 from ganstudio.core.events import (
     CheckpointSaved,
     Control,
@@ -129,11 +129,15 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
         torch.set_num_threads(cfg.threads or auto_threads(data))
         trainer = Session(cfg, data, device, ctx)
         if ctx.main:
-            if not resume:
+            if resume:
+                trainer.load_state_dict(state)  # a checkpoint that does not fit this model is refused here
+            else:
                 run.create()  # only now: bad data or a bad model spec leaves nothing behind
-            run.lock()  # one writer per run: a second trainer of the same run is refused
+            run.lock()  # one writer per run: a second trainer of the same run is refused (writes nothing)
+            run.claim()  # the first write of a resume: a refused one leaves the run as it was
     except Exception as e:
         if not ctx.active:
+            run.close()  # a lock taken before the failure is released
             raise
         user_error = isinstance(e, (ConfigError, CheckpointError, OSError, ValueError))
         error = e
@@ -150,9 +154,14 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
             raise ConfigError(message if rank == 0 else f"rank {rank}: {message}")
         trainer.distribute()  # collectives start here, with every rank known to be ready
         state = distributed.broadcast(ctx, state if resume else None)
+    if ctx.main and not ctx.active:
+        state = None  # loaded above
     loop = _run_loop(cfg, run, control, trainer, data, device, state, resume)
+    kept = str(run.latest_checkpoint) if resume else ""
     try:
         for ev in loop:
+            if isinstance(ev, CheckpointSaved):
+                kept = ev.path
             if ctx.main and isinstance(ev, HealthWarning) and ev.kind != "settings":
                 # also on disk: the studio following this run from elsewhere shows the same warnings
                 try:
@@ -160,6 +169,9 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
                 except OSError:
                     pass  # a full disk must not end training over a warning; the event still goes out
             yield ev
+    except OSError as e:  # a full disk or a folder gone read-only mid-run: every file written before is intact
+        where = f"the last checkpoint written ({kept}) is kept" if kept else "no checkpoint was written"
+        raise RunDirError(f"training stopped at step {trainer.step}: {os_error_line(e)}; {where}") from None
     finally:
         loop.close()  # a consumer that stops early: the loop saves what was trained
         if ctx.main:
@@ -170,11 +182,11 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
     any_rank = distributed.any_rank
     ctx = trainer.ctx
     main = ctx.main  # only rank 0 writes: config, metrics, samples, checkpoints, evaluations
-    if state is not None:
+    if state is not None:  # the other ranks of a distributed resume (rank 0 loaded it while checking)
         trainer.load_state_dict(state)
-        if main:
-            run.truncate_metrics_after(trainer.step)
         state = None
+    if resume and main:
+        run.truncate_metrics_after(trainer.step)
     if main:
         run.write_config(to_toml(cfg))
     monitor = health.HealthMonitor(cfg, trainer.family.d_output, trainer.real_ref)
@@ -345,7 +357,10 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
         if evaluator is not None:
             evaluator.close()
         if main and trainer.healthy() and trainer.step > saved_step and not trainer.nonfinite_state():
-            run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
+            try:
+                run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
+            except OSError:
+                pass  # closing on a full disk: latest.pt is still the last one written whole
         raise
     if reason == "stopped":
         yield Stopping(step=trainer.step)  # training has stopped; the checkpoint is written next

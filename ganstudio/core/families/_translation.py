@@ -77,6 +77,25 @@ class TranslationFamily(Family):
     cpu_note = CPU_NOTE
 
     @classmethod
+    def check(cls, cfg) -> None:
+        if not cfg.image_size:
+            return
+        # The networks at the asked size, built on the meta device (no memory) from a stand-in of the
+        # data's shape: a size the model refuses is refused before thousands of images are loaded at it.
+        from types import SimpleNamespace
+
+        from ganstudio.core.errors import ConfigError
+
+        c, s = cfg.channels or 3, cfg.image_size
+        probe = SimpleNamespace(a=torch.empty(1, c, s, s, device="meta"), b=torch.empty(1, c, s, s, device="meta"),
+                                paired=True, name=cfg.dataset, direction_names=("A", "B"))
+        try:
+            with torch.device("meta"):
+                cls.networks(cls.describe(cfg, probe))
+        except ValueError as e:
+            raise ConfigError(f"image_size: {e}") from None
+
+    @classmethod
     def load_data(cls, cfg, seed: int = 0):
         from ganstudio.core.pairs import load_translation_data
 

@@ -16,7 +16,7 @@ from ganstudio.core.batches import BatchSampler
 from ganstudio.core.errors import ConfigError
 from ganstudio.core.families.base import Entry, Family, OptGroup, Phase, Port, Preview, Signature, Terms, register
 from ganstudio.core.losses import LOSSES, gradient_penalty, r1_penalty
-from ganstudio.core.models import MODELS, ModelSpec, build_models
+from ganstudio.core.models import MODELS, ModelSpec, build_models, check_image_size
 from ganstudio.core.options import option
 from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid, scatter_plot
 
@@ -30,13 +30,13 @@ class GANOptions:
     g_width: int = option(64, "model", "Base width of G; wider learns more detail but trains slower.", minimum=1)
     d_width: int = option(64, "model", "Base width of D; keep it close to G's so neither overpowers the other.", minimum=1)
     d_batchnorm: bool = option(False, "model", "BatchNorm in D's hidden layers (DCGAN); must stay off for WGAN-GP, whose penalty is per-sample.")
-    d_dropout: float = option(0.0, "model", "Dropout in an MLP D: noise that keeps D from memorising the training set.", minimum=0.0)
+    d_dropout: float = option(0.0, "model", "Dropout in an MLP D: noise that keeps D from memorising the training set.", minimum=0.0, below=1.0)
     loss: str = option("ns", "loss", "The adversarial objective.", choices="loss")
     gp_weight: float = option(10.0, "loss", "λ of the WGAN-GP gradient penalty (Gulrajani et al. 2017 use 10).", minimum=0.0, live=True)
     r1_gamma: float = option(10.0, "loss", "γ of the R1 penalty on D's gradient at real data (Mescheder et al. 2018).", minimum=0.0, live=True)
     clip_value: float = option(0.01, "loss", "WGAN weight clipping range: keeps the critic Lipschitz (Arjovsky et al. 2017 use 0.01).", minimum=0.0)
     n_critic: int = option(1, "optim", "D updates per G update: a critic must be near-optimal for its gradient to mean anything (WGAN: 5).", minimum=1, live=True)
-    label_smoothing: float = option(0.0, "tricks", "One-sided label smoothing: real target 1-s (e.g. 0.1 → 0.9) stops D from becoming over-confident (Salimans et al. 2016).", minimum=0.0, live=True)
+    label_smoothing: float = option(0.0, "tricks", "One-sided label smoothing: real target 1-s (e.g. 0.1 → 0.9) stops D from becoming over-confident (Salimans et al. 2016).", minimum=0.0, below=1.0, live=True)
     instance_noise: float = option(0.0, "tricks", "Std of Gaussian noise added to D's real and fake inputs, annealed to 0: overlaps the two distributions so D's gradient stays useful (Sønderby et al. 2017).", minimum=0.0, live=True)
     spectral_norm: bool = option(False, "tricks", "Spectral normalisation of D's layers keeps D Lipschitz, a cheap and stable alternative to gradient penalties (Miyato et al. 2018).")
     diffaugment: str = option("", "tricks", "Differentiable augmentation of real and fake images seen by D (e.g. 'translation,cutout,color'): stops D overfitting small datasets (Zhao et al. 2020).")
@@ -141,11 +141,14 @@ class GAN(Family):
     @classmethod
     def check(cls, cfg) -> None:
         o = cfg.options
+        if cfg.image_size and o.model in MODELS:
+            try:  # before any data is loaded: 5,000 images at a size the model refuses would fill memory first
+                check_image_size(o.model, cfg.image_size)
+            except ValueError as e:
+                raise ConfigError(f"image_size: {e}") from None
         loss = LOSSES.get(o.loss)
         if o.label_smoothing and not loss.supports_label_smoothing:
             raise ConfigError(f"label_smoothing: the {o.loss} loss has no real-label target to smooth; use minimax, ns, lsgan or r1")
-        if not o.label_smoothing < 1:
-            raise ConfigError("label_smoothing: must be below 1 (0.1 makes the real target 0.9)")
         if o.aux_weight > 0 and not o.conditional:
             raise ConfigError("aux_weight: the auxiliary classifier names classes; it needs conditional = true")
         if loss.penalty == "gp" and o.d_batchnorm:

@@ -20,7 +20,7 @@ from ganstudio.core.translation_models import TranslationSpec, bce_d_loss, bce_g
 class Pix2PixOptions(TranslationOptions):
     l1_weight: float = option(100.0, "translation", "Weight λ of the L1 distance to the target, which keeps outputs close to the truth while the adversarial loss keeps them sharp (Isola et al. use 100).", minimum=0.0, live=True)
     unet_depth: int = option(0, "translation", "U-Net levels; 0 = down to 1×1, as the paper's generator.", minimum=0)
-    g_dropout: float = option(0.5, "translation", "Dropout in the U-Net decoder, the only noise the generator gets.", minimum=0.0)
+    g_dropout: float = option(0.5, "translation", "Dropout in the U-Net decoder, the only noise the generator gets.", minimum=0.0, below=1.0)
 
 
 @register
