@@ -75,7 +75,7 @@ def clean_refusal(args: list[str], needs: str = "") -> tuple[bool, str]:
     code, _, err = run_cli(args)
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("ganstudio: error:")]
     ok = code == 2 and len(lines) == 1 and "Traceback" not in err and needs in lines[0]
-    got = lines[0][len("ganstudio: error: "):][:110] if lines else (str(code) if not isinstance(code, int) else f"exit {code}: {err.strip()[-100:]}")
+    got = lines[0][len("ganstudio: error: "):] if lines else (str(code) if not isinstance(code, int) else f"exit {code}: {err.strip()[-100:]}")
     return ok, got
 
 
@@ -333,7 +333,7 @@ def disks(tmp: Path) -> dict:
             ok &= not glob.glob(str(run / "**" / "*.tmp"), recursive=True)
             counts["tried"] += 1
             counts["refused"] += ok
-            row(f"disk fills while training ({size.upper()}B tmpfs)", "one line, last checkpoint intact", f"{got[:80]}; {kept}", ok)
+            row(f"disk fills while training ({size.upper()}B tmpfs)", "one line, last checkpoint intact", f"{got}; {kept}", ok)
         finally:
             umount(full)
     return counts
@@ -386,10 +386,10 @@ def main(argv=None) -> int:
         inp = inputs(tmp)
         dsk = disks(tmp)
         kil = kills(tmp, args.kills, rng)
-    width = max(len(r[0]) for r in ROWS)
-    print(f"{'case':<{width}}  {'expected':<52}  got")
-    for case, expected, got, ok in ROWS:
-        print(f"{case:<{width}}  {expected:<52}  {'ok ' if ok else 'BAD'} {got}")
+        width = max(len(r[0]) for r in ROWS)
+        print(f"{'case':<{width}}  {'expected':<52}  got (TMP: the scratch folder)")
+        for case, expected, got, ok in ROWS:
+            print(f"{case:<{width}}  {expected:<52}  {'ok ' if ok else 'BAD'} {got.replace(str(tmp), 'TMP')[:130]}")
     tried = dmg["tried"] + div["tried"] + inp["tried"] + dsk["tried"]
     refused = dmg["refused"] + div["refused"] + inp["refused"] + dsk["refused"]
     print(f"\nrefused cleanly {refused}/{tried}; survivals {kil['survived']}/{kil['kills']}; "

@@ -311,8 +311,10 @@ class Session:
             self.log.load_state_dict(s["log"], self.device)
             torch.set_rng_state(s["rng"]["torch"])
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
-            msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-            raise CheckpointError(f"checkpoint does not match this model or is incomplete: {msg}") from None
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            # torch's load_state_dict puts a generic heading first and the useful line (which tensor, what shape) after it
+            detail = next((ln for ln in lines if not ln.startswith("Error(s) in loading")), lines[0] if lines else type(e).__name__)
+            raise CheckpointError(f"checkpoint does not match this model or is incomplete: {detail[:200]}") from None
         if s["rng"].get("cuda") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(s["rng"]["cuda"])
         if self.ctx.rank > 0:  # the checkpoint holds rank 0's generator: the others draw their own noise

@@ -130,7 +130,10 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
         trainer = Session(cfg, data, device, ctx)
         if ctx.main:
             if resume:
-                trainer.load_state_dict(state)  # a checkpoint that does not fit this model is refused here
+                try:  # a checkpoint that does not fit this model is refused here, before anything is written
+                    trainer.load_state_dict(state)
+                except CheckpointError as e:
+                    raise CheckpointError(f"{run.latest_checkpoint}: {e}") from None
             else:
                 run.create()  # only now: bad data or a bad model spec leaves nothing behind
             run.lock()  # one writer per run: a second trainer of the same run is refused (writes nothing)

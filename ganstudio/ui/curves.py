@@ -4,6 +4,7 @@ follow what the run logs, placed by its family's declared curves."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 import time
 
@@ -11,6 +12,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+from ganstudio.ui.widgets import save_or_say
 
 # The plots every run has; a family's `curves` may add more. A key goes to the plot its family
 # declares for it, else: loss/... to Loss, grad_norm/<optimiser> to Gradient norm, img_per_s to Images / s.
@@ -300,15 +303,18 @@ class CurvesPanel(QWidget):
             self.plots[title].setLogMode(y=on)
 
     def export_csv(self, path: str) -> None:
+        from ganstudio.core.checkpoint import atomic_write_text
+
         keys = sorted({k for r in self.records for k in r if k != "step"})
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["step", *keys])
-            for r in self.records:
-                w.writerow([r["step"], *(r.get(k, "") for k in keys)])
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(["step", *keys])
+        for r in self.records:
+            w.writerow([r["step"], *(r.get(k, "") for k in keys)])
+        atomic_write_text(path, buf.getvalue())  # whole or not at all, also on a full disk
         self.exported.emit(path)
 
     def _on_export_button_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
         if path:
-            self.export_csv(path)
+            save_or_say(self, lambda: self.export_csv(path))

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.ui.samples import ImageView
-from ganstudio.ui.widgets import button
+from ganstudio.ui.widgets import button, save_or_say
 
 
 class _OfPanel:
@@ -167,7 +167,7 @@ class WalkBox(_OfPanel, QGroupBox):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export GIF", "walk.gif", "GIF (*.gif)")
         if path:
-            self.export_gif(path)
+            save_or_say(self, lambda: self.export_gif(path))
 
     def _on_strip_button_clicked(self) -> None:
         if not self.frames:
@@ -178,7 +178,7 @@ class WalkBox(_OfPanel, QGroupBox):
             from ganstudio.core import latent
             from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
 
-            atomic_write_bytes(path, png_bytes(latent.strip(self.path_frames)))
+            save_or_say(self, lambda: atomic_write_bytes(path, png_bytes(latent.strip(self.path_frames))))
 
 
 class BookmarksBox(_OfPanel, QGroupBox):
@@ -233,7 +233,7 @@ class BookmarksBox(_OfPanel, QGroupBox):
         p = self._path()
         if p is not None:
             items = [self.bookmarks.item(i).data(256) for i in range(self.bookmarks.count())]
-            atomic_write_text(p, json.dumps(items, indent=1))
+            save_or_say(self, lambda: atomic_write_text(p, json.dumps(items, indent=1)))
 
     def render_bookmark_history(self) -> None:
         """The selected (or last) bookmark rendered by every step_*.pt checkpoint of the run, oldest first."""
@@ -341,6 +341,7 @@ class ConditionalTab(_OfPanel, QWidget):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save grid", "classes.png", "PNG (*.png)")
         if path:
-            from PIL import Image
+            from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
 
-            Image.fromarray(self.cond_view.image).save(path)
+            image = self.cond_view.image
+            save_or_say(self, lambda: atomic_write_bytes(path, png_bytes(image)))

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.ui.widgets import save_or_say
+
 
 def to_qimage(image: np.ndarray) -> QImage:
     """uint8 (H, W, 3) → a QImage that owns its copy of the pixels."""
@@ -231,12 +233,12 @@ class SamplesPanel(QWidget):
         return self.view.image
 
     def save_shown(self, path: str) -> None:
-        from PIL import Image
+        from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
 
         if self.view.image is not None:
-            Image.fromarray(self.view.image).save(path)
+            atomic_write_bytes(path, png_bytes(self.view.image))
 
     def _on_save_button_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save sample grid", "samples.png", "PNG (*.png)")
         if path:
-            self.save_shown(path if Path(path).suffix else path + ".png")
+            save_or_say(self, lambda: self.save_shown(path if Path(path).suffix else path + ".png"))

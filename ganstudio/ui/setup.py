@@ -351,7 +351,10 @@ class SetupPanel(QWidget):
                 result = FAMILIES.get(cfg.family).load_data(cfg)
             except Exception as e:  # reported in the panel, never raised into Qt
                 result = e
-            self._relay.done.emit(token, (result, (spec, size, ch)))
+            try:
+                self._relay.done.emit(token, (result, (spec, size, ch)))
+            except RuntimeError:  # the window closed while the folder was read: no one to tell
+                pass
 
         threading.Thread(target=work, name="ganstudio-inspect", daemon=True).start()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QPushButton
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
 
 
 def button(text: str, tip: str, slot) -> QPushButton:
@@ -12,3 +14,16 @@ def button(text: str, tip: str, slot) -> QPushButton:
         b.setToolTip(tip)
     b.clicked.connect(slot)
     return b
+
+
+def save_or_say(parent: QWidget, write: Callable[[], object]) -> bool:
+    """Run a save the user asked for; a full disk, a read-only folder or a missing permission
+    becomes a message naming the file and the cause, never a traceback. True when it was written."""
+    from ganstudio.core.errors import os_error_line
+
+    try:
+        write()
+    except OSError as e:
+        QMessageBox.warning(parent, "Could not save", os_error_line(e))
+        return False
+    return True
