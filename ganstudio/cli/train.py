@@ -108,7 +108,8 @@ def cmd_train(args) -> int:
                 progress.message(f"warning (step {ev.step}): {ev.message}\n  try: {ev.advice}" if ev.advice else f"warning: {ev.message}")
             elif isinstance(ev, RunStarted):
                 verb = "resuming" if ev.resumed else "training"
-                progress.message(f"{verb} {ev.run_dir} on {ev.device} from step {ev.step}: {ev.dataset}")
+                on = f"{ev.device}, {ev.threads}" if ev.threads else ev.device
+                progress.message(f"{verb} {ev.run_dir} on {on} from step {ev.step}: {ev.dataset}")
                 if ev.skipped:
                     progress.message(f"note: {ev.skipped}")
             elif isinstance(ev, Evaluated):

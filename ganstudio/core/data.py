@@ -23,6 +23,7 @@ from ganstudio.core.images import (
     image_files,
     uint8_to_unit,
 )
+from ganstudio.core.paths import resources_dir  # noqa: F401  (re-exported)
 from ganstudio.core.registry import Registry
 
 
@@ -114,13 +115,6 @@ BUILTIN_DATASETS: Registry[tuple[str, Callable[..., Dataset]]] = Registry("datas
 
 def list_datasets() -> list[tuple[str, str]]:
     return [(name, desc) for name, (desc, _) in BUILTIN_DATASETS.items()]
-
-
-def resources_dir() -> Path:
-    package = Path(__file__).resolve().parent.parent
-    # An installed wheel carries ganstudio/resources; a source checkout has resources/ beside the package.
-    inside = package / "resources"
-    return inside if inside.is_dir() else package.parent / "resources"
 
 
 def point_centers(name: str) -> np.ndarray | None:

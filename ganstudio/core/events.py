@@ -24,6 +24,7 @@ class RunStarted(Event):
     skipped: str          # report of unusable files ('' if none)
     resumed: bool
     centers: np.ndarray | None = None   # mode centres of a 2-D point dataset (for the scatter view)
+    threads: str = ""     # the CPU threads training uses and why, e.g. "1 thread (1 of 2 cores busy)"
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,72 @@ from ganstudio.core.families import FAMILIES
 from ganstudio.core.inference import config_from_checkpoint, read_checkpoint  # noqa: F401  (re-exported)
 from ganstudio.core.loop import Session, StepAborted
 
-def auto_threads(data: Dataset) -> int:
-    """All cores for image models; one for 2-D point models.
+def usable_cores() -> list[int]:
+    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow)."""
+    try:
+        return sorted(os.sched_getaffinity(0)) or [0]
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
 
-    A point model's ops are microseconds long: splitting them across threads costs
-    more in synchronisation than it gains, and with any other process busy on a
-    core, two spinning threads ran a ring8 step 50x slower than one.
+
+def _cpu_times(cores: list[int]) -> dict[int, tuple[int, int]]:
+    out = {}
+    with open("/proc/stat", encoding="ascii") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+                ticks = [int(x) for x in fields[:8]]
+                out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))  # (idle + iowait, all)
+    return out
+
+
+def busy_cores(cores: list[int], window: float = 0.1) -> float:
+    """How many of `cores` other work keeps busy, from their idle time over `window` seconds (0 where
+    the system does not say). This process is waiting meanwhile, so its own use is not counted."""
+    try:
+        before = _cpu_times(cores)
+        time.sleep(window)
+        after = _cpu_times(cores)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    busy = 0.0
+    for c, (idle, total) in after.items():
+        if c in before and total > before[c][1]:
+            busy += 1.0 - (idle - before[c][0]) / (total - before[c][1])
+    return busy
+
+
+def auto_threads(data: Dataset) -> tuple[int, str]:
+    """(threads, why) for threads=0: one for 2-D point models, else the cores not busy with other work.
+
+    A point model's ops are microseconds long: splitting them across threads costs more in
+    synchronisation than it gains. For images, a thread per core is fastest on an idle machine, but
+    with another job on one of two cores, two threads ran 2-5x slower than one (each step waits for
+    the thread that shares a core), so cores other work is using are left to it.
     """
-    return 1 if getattr(data, "kind", "image") == "points" else (os.cpu_count() or 1)
+    if getattr(data, "kind", "image") == "points":
+        return 1, "1 thread (2-D points: small ops gain nothing from more)"
+    allowed = usable_cores()
+    cores = len(allowed)
+    busy = min(cores - 1, int(round(busy_cores(allowed)))) if cores > 1 else 0
+    n = max(1, cores - busy)
+    if busy <= 0:
+        return n, f"{n} thread{'s' if n > 1 else ''} (all {cores} cores free)" if cores > 1 else "1 thread (1 core)"
+    return n, f"{n} thread{'s' if n > 1 else ''} ({busy} of {cores} cores busy with other work)"
+
+
+def sample_due(step: int, every: int) -> bool:
+    """The fixed-noise grid is drawn every `every` steps, and before the first of those at steps
+    1, 2, 5, 10, 20, 50, ...: a run's first grids change the most, and someone who has just pressed
+    Train sees it learn within seconds instead of staring at noise until step `every`.
+    (Drawing the grid uses no random numbers, so this changes nothing in the training itself.)"""
+    if step % every == 0:
+        return True
+    if step >= every or step < 1:
+        return False
+    while step % 10 == 0:
+        step //= 10
+    return step in (1, 2, 5)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -126,7 +184,9 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
                 run.ensure_new()
         device = device or resolve_device(cfg.device)
         data = data or FAMILIES.get(cfg.family).load_data(cfg, seed=cfg.seed)
-        torch.set_num_threads(cfg.threads or auto_threads(data))
+        threads = (cfg.threads, f"{cfg.threads} thread{'s' if cfg.threads > 1 else ''} (threads = {cfg.threads})") \
+            if cfg.threads else auto_threads(data)
+        torch.set_num_threads(threads[0])
         trainer = Session(cfg, data, device, ctx)
         if ctx.main:
             if resume:
@@ -159,7 +219,7 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
         state = distributed.broadcast(ctx, state if resume else None)
     if ctx.main and not ctx.active:
         state = None  # loaded above
-    loop = _run_loop(cfg, run, control, trainer, data, device, state, resume)
+    loop = _run_loop(cfg, run, control, trainer, data, device, state, resume, threads[1])
     kept = str(run.latest_checkpoint) if resume else ""
     try:
         for ev in loop:
@@ -181,7 +241,8 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
             run.close()
 
 
-def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Dataset, device, state, resume: bool) -> Iterator[Event]:
+def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Dataset, device, state, resume: bool,
+              threads: str = "") -> Iterator[Event]:
     any_rank = distributed.any_rank
     ctx = trainer.ctx
     main = ctx.main  # only rank 0 writes: config, metrics, samples, checkpoints, evaluations
@@ -198,6 +259,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
         step=trainer.step, run_dir=str(run.path), total_steps=cfg.steps, device=str(device), config=cfg.to_dict(),
         dataset=data.summary(), skipped=data.skipped_report(), resumed=resume,
         centers=None if getattr(data, "centers", None) is None else np.asarray(data.centers, np.float64),
+        threads=threads if device.type == "cpu" else "",
     )
 
     last_ckpt = str(run.latest_checkpoint) if main and run.latest_checkpoint.exists() else ""
@@ -300,8 +362,10 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
             if control.take_save_request():
                 yield from save(periodic=True)
             if control.paused:
+                paused_at = time.perf_counter()
                 yield Paused(step=trainer.step)
                 action = control.wait_while_paused()
+                t_log += time.perf_counter() - paused_at  # rates count training time, not time spent paused
                 if action == "stop":
                     reason = "stopped"
                     break
@@ -309,7 +373,6 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
                     continue  # saved at the top of the loop, then paused again
                 if not control.paused:
                     yield Resumed(step=trainer.step)
-                t_log = time.perf_counter()
             changes = control.take_changes()
             if changes:
                 try:
@@ -346,7 +409,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
                 yield StepMetrics(step=step, values=values)
                 for w in monitor.check_metrics(step, values):
                     yield w
-            if step % cfg.sample_every == 0 or step == cfg.steps:
+            if sample_due(step, cfg.sample_every) or step == cfg.steps:
                 yield from sample()
             evaluate_now = cfg.eval_every > 0 and step % cfg.eval_every == 0
             if step % cfg.checkpoint_every == 0 or evaluate_now:

@@ -60,7 +60,7 @@ def report_text() -> str:
 
 
 def _resource_markdown(*parts: str) -> str:
-    from ganstudio.core.data import resources_dir
+    from ganstudio.core.paths import resources_dir
 
     path = resources_dir().joinpath(*parts)
     try:

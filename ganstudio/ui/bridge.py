@@ -36,6 +36,7 @@ class TrainBridge(QObject):
     checkpoint_saved = Signal(object)
     evaluated = Signal(object)
     state_changed = Signal(str)
+    step_changed = Signal(int)   # the step the loop is at, also between logged steps (pause, single steps, stop)
     settings_changed = Signal(dict)
     finished = Signal(object)
     failed = Signal(str)
@@ -139,6 +140,11 @@ class TrainBridge(QObject):
 
     # ------------------------------------------------------------ GUI thread
 
+    def _at_step(self, step: int) -> None:
+        if step != self.last_step:
+            self.last_step = step
+            self.step_changed.emit(step)
+
     def _set_state(self, state: str) -> None:
         if state != self._state:
             self._state = state
@@ -178,9 +184,11 @@ class TrainBridge(QObject):
             elif isinstance(ev, E.HealthWarning):
                 self.warning_raised.emit(ev)
             elif isinstance(ev, E.Paused):
+                self._at_step(ev.step)  # a single step while paused ends in another Paused
                 if self._state != "stopping":
                     self._set_state("paused")
             elif isinstance(ev, E.Resumed):
+                self._at_step(ev.step)  # a rollback after a divergence goes back
                 if self._state != "stopping":
                     self._set_state("running")
             elif isinstance(ev, E.CheckpointSaved):
@@ -190,5 +198,5 @@ class TrainBridge(QObject):
             elif isinstance(ev, E.SettingsChanged):
                 self.settings_changed.emit(ev.changes)
             elif isinstance(ev, E.RunFinished):
-                self.last_step = ev.step
+                self._at_step(ev.step)
                 self.finished.emit(ev)

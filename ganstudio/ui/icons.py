@@ -60,7 +60,7 @@ def action_icon(name: str, color: QColor | str) -> QIcon:
 
 def app_icon() -> QIcon:
     """The application icon: every hicolor PNG size, plus the SVG for anything larger."""
-    from ganstudio.core.data import resources_dir
+    from ganstudio.core.paths import resources_dir
 
     root = resources_dir() / "icons" / "hicolor"
     icon = QIcon()

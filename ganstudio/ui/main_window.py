@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -43,8 +43,13 @@ class _Preloader(QObject):
     """Imports torch and the training core in the background so the window shows at once."""
 
     ready = Signal()
+    started = False
 
     def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+
         def work():
             import ganstudio.core.train  # noqa: F401  (torch, models, losses, data)
 
@@ -64,6 +69,9 @@ class MainWindow(QMainWindow):
         self._close_when_idle = False
         self._t_run = None
         self._step_t0 = None
+        self._paused_s = 0.0  # time the current run has spent paused (left out of its ETA)
+        self._paused_since = None
+        self._opened_steps = None  # total steps of a run opened to look at
 
         self.icons = ThemedIcons(self)  # action icons and plots, recoloured with the theme
         self.bridge = TrainBridge(self)
@@ -106,6 +114,7 @@ class MainWindow(QMainWindow):
         b.samples_saved.connect(self.samples.add_saved)
         b.warning_raised.connect(self._on_bridge_warning_raised)
         b.state_changed.connect(self._on_bridge_state_changed)
+        b.step_changed.connect(self._on_bridge_step_changed)
         b.checkpoint_saved.connect(lambda ev: self.statusBar().showMessage(f"checkpoint saved: {ev.path}", 5000))
         b.evaluated.connect(self._on_bridge_evaluated)
         self.metrics.evaluation_failed.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
@@ -116,14 +125,17 @@ class MainWindow(QMainWindow):
         self.setup.dataset_inspected.connect(
             lambda d: d is not None and self.statusBar().showMessage(f"dataset: {d.summary()}", 8000))
         self.follower.records_added.connect(self.curves.add_records)
+        self.follower.records_added.connect(self._on_follower_records)
         self.follower.samples_added.connect(self.samples.add_saved)
         self.follower.reset.connect(self.curves.clear)
         self.follower.reset.connect(self.health.clear)
         self.follower.warnings_added.connect(self._on_follower_warnings)
 
+        # Torch and the training core load in the background once the window has painted: started
+        # earlier, the import holds the interpreter while Qt lays out and paints the first frame.
         self._preloader = _Preloader(self)
         self._preloader.ready.connect(self._on_preloader_ready)
-        self._preloader.start()
+        QTimer.singleShot(1500, self._preloader.start)  # a window that is never shown still gets the core
         self._update_actions()
         geometry = self.settings.value("geometry")
         if geometry is not None:
@@ -190,7 +202,9 @@ class MainWindow(QMainWindow):
             self.curves.clear()
         self.curves.set_family(cfg.family)
         self.live.show_config(cfg)
-        self._t_run, self._step_t0 = None, None
+        self._t_run, self._step_t0, self._paused_s, self._paused_since = None, None, 0.0, None
+        self.speed_label.setText("starting")
+        self.eta_label.setText("")
         self.metrics.follow(run_dir)
         self.bridge.start(cfg, run_dir, resume=resume, data=data)
         self._remember_run(run_dir)
@@ -260,17 +274,28 @@ class MainWindow(QMainWindow):
         last = events[-1]
         now = time.perf_counter()
         if self._t_run is None:
-            self._t_run, self._step_t0 = now, last.step
+            self._t_run, self._step_t0, self._paused_s = now, last.step, 0.0
         total = self.bridge.total_steps
         self.step_label.setText(f"step {last.step} / {total}")
+        if self.bridge.state == "paused":
+            return  # a single step: its rate and the ETA mean nothing while paused
         self.speed_label.setText(f"{last.values.get('img_per_s', 0):,.0f} img/s")
         done = last.step - self._step_t0
-        if done > 0 and now > self._t_run:
-            eta = (total - last.step) * (now - self._t_run) / done
+        trained = now - self._t_run - self._paused_s  # time spent paused is not training time
+        if done > 0 and trained > 0:
+            eta = (total - last.step) * trained / done
             self.eta_label.setText(f"ETA {int(eta) // 60}m{int(eta) % 60:02d}s")
+
+    def _on_bridge_step_changed(self, step: int) -> None:
+        self.step_label.setText(f"step {step} / {self.bridge.total_steps}")
 
     def _on_bridge_sample_ready(self, ev) -> None:
         self.samples.show_live(ev.step, ev.image, ev.points)
+
+    def _on_follower_records(self, records: list) -> None:
+        if records and not self.bridge.running:  # an opened run: where it got to
+            total = self._opened_steps or "?"
+            self.step_label.setText(f"step {records[-1].get('step', '–')} / {total}")
 
     def _on_follower_warnings(self, records: list) -> None:
         for r in records:
@@ -284,10 +309,23 @@ class MainWindow(QMainWindow):
 
     def _on_bridge_state_changed(self, state: str) -> None:
         self._update_actions()
+        now = time.perf_counter()
+        if state == "paused":
+            self._paused_since = now
+            self.speed_label.setText("paused")
+            self.eta_label.setText("")
+        elif self._paused_since is not None:
+            self._paused_s += now - self._paused_since
+            self._paused_since = None
+            if state == "running":
+                self.speed_label.setText("running")
         if state == "idle" and self._close_when_idle:
             self.close()
 
     def _on_bridge_finished(self, ev) -> None:
+        self.step_label.setText(f"step {ev.step} / {self.bridge.total_steps}")
+        self.speed_label.setText(ev.reason)  # "completed", "stopped" or "diverged": the two ends agree
+        self.eta_label.setText("")
         self.statusBar().showMessage(f"training {ev.reason} at step {ev.step}; checkpoint: {ev.checkpoint}", 15000)
 
     def _on_bridge_failed(self, message: str) -> None:
@@ -353,6 +391,7 @@ class MainWindow(QMainWindow):
             from ganstudio.core.data import point_centers
 
             self.samples.clear(point_centers(cfg.dataset))
+            self._opened_steps = cfg.steps
             self.step_label.setText(f"step – / {cfg.steps}")
         except ConfigError as e:
             self.statusBar().showMessage(f"config not readable: {e}", 10000)
@@ -406,6 +445,11 @@ class MainWindow(QMainWindow):
             self.setup.set_dataset(str(path))
 
     # ------------------------------------------------------------ start / close
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self._preloader.started:
+            QTimer.singleShot(0, self._preloader.start)  # after this frame reaches the screen
 
     def _on_preloader_ready(self) -> None:
         self.setup.fill_registry_choices()

@@ -143,8 +143,11 @@ class SetupPanel(QWidget):
                 self._family_at = at
         self._editors["family"].currentTextChanged.connect(self._on_family_editor_changed)
         self._fill_registries(self._editors)
+        chosen = self._dataset_value  # a folder dropped before the core had loaded stays chosen
         self._preset_combo.setCurrentText("dcgan-mnist")
         self.set_config(PRESETS.get("dcgan-mnist").config())
+        if chosen and chosen != "mnist":
+            self.set_dataset(chosen, inspect=False)
 
     def _editor_row(self, name: str, meta: dict) -> tuple[QLabel, QWidget]:
         editor = self._make_editor(name, meta)

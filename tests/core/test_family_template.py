@@ -33,7 +33,7 @@ def test_it_trains_and_logs_its_declared_curves(tmp_path):
     declared = {k for keys in Template.curves.values() for k in keys}
     assert len(logs) == 6 and declared <= set(logs[-1]) and all(np.isfinite(logs[-1][k]) for k in declared)
     grids = [e for e in events if isinstance(e, SampleGrid)]
-    assert [g.step for g in grids] == [0, 3, 6] and grids[-1].image.dtype == np.uint8
+    assert [g.step for g in grids] == [0, 1, 2, 3, 6] and grids[-1].image.dtype == np.uint8  # 1, 2: early grids
 
 
 def test_it_resumes_exactly(tmp_path):

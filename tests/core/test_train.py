@@ -47,10 +47,23 @@ def test_every_preset_trains_three_steps(every_preset, tmp_path, tiny_overrides)
         assert any(k.startswith("grad_norm/d/") for k in m.values)
         assert any(k.startswith("grad_norm/g/") for k in m.values)
     grids = [e for e in events if isinstance(e, SampleGrid)]
-    assert [g.step for g in grids] == [0, 3]
+    assert [g.step for g in grids] == [0, 1, 2, 3]  # every sample_every, and at 1, 2, 5, 10, ... before the first
     assert grids[-1].image.dtype == np.uint8 and grids[-1].image.shape[2] == 3
     assert events[-1] == RunFinished(step=3, reason="completed", checkpoint=str(tmp_path / "run/checkpoints/latest.pt"))
     assert load_checkpoint(tmp_path / "run/checkpoints/latest.pt")["step"] == 3
+
+
+def test_sample_schedule_is_dense_early_and_changes_nothing_in_training(tmp_path, tiny_overrides):
+    from ganstudio.core.train import sample_due
+
+    assert [s for s in range(1, 1001) if sample_due(s, 200)] == [1, 2, 5, 10, 20, 50, 100, 200, 400, 600, 800, 1000]
+    # drawing a grid uses no random numbers: a run sampled at every step trains exactly as one never sampled
+    nets = []
+    for every in (1, 10**6):
+        cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "steps": 4, "sample_every": every})
+        run_all(cfg, tmp_path / f"run{every}")
+        nets.append(load_checkpoint(tmp_path / f"run{every}/checkpoints/latest.pt")["nets"]["G"])
+    assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
 
 
 def test_run_directory_layout(tmp_path, tiny_overrides):
@@ -62,7 +75,8 @@ def test_run_directory_layout(tmp_path, tiny_overrides):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6]
     assert all(k in records[0] for k in REQUIRED)
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_00000000.png", "step_00000003.png", "step_00000006.png"]
+    # every sample_every (3), and at steps 1 and 2 before the first of those
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_0000000{s}.png" for s in (0, 1, 2, 3, 6)]
     grid = np.asarray(Image.open(run / "samples/step_00000006.png"))
     assert grid.shape == (2 + 4 * 30, 2 + 4 * 30, 3)  # 16 samples of 28 px, 4×4 with 2 px gaps
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt", "step_00000003.pt", "step_00000006.pt"]

@@ -54,7 +54,7 @@ def test_image_run_shows_a_crisp_grid(win, qtbot):
     qtbot.waitUntil(lambda: win.bridge.state == "idle", timeout=60_000)
     img = win.samples.shown_image()
     assert img is not None and img.shape == (122, 122, 3)
-    assert [s for s, _ in win.samples.timeline] == [0, 2, 4]
+    assert [s for s, _ in win.samples.timeline] == [0, 1, 2, 4]  # and step 1: early grids come sooner
     # scrubbing the timeline back shows the first grid
     win.samples.slider.setValue(0)
     assert win.samples.step_label.text() == "step 0"
@@ -135,7 +135,8 @@ def test_open_run_of_a_finished_cli_run_shows_curves_and_timeline(win, qtbot, tm
     _cli("train", "--preset", "ring8", "--steps", "40", "--log-every", "2", "--sample-every", "10", "--run-dir", str(run))
     assert win.open_run(run)
     qtbot.waitUntil(lambda: len(win.curves.records) == 20, timeout=10_000)
-    assert [s for s, _ in win.samples.timeline] == [0, 10, 20, 30, 40]
+    assert [s for s, _ in win.samples.timeline] == [0, 1, 2, 5, 10, 20, 30, 40]
+    assert win.step_label.text() == "step 40 / 40"  # where the opened run got to
     assert win.setup.values()["steps"] == 40
     assert win.resume_action.isEnabled()
     # one click resumes training from it, up to the step count now in the form
