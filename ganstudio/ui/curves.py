@@ -178,9 +178,14 @@ class CurvesPanel(QWidget):
         plot = self.plots.get(title)
         if plot is None:
             i = len(self.plots)
-            plot = self.layout_widget.addPlot(row=i // 2, col=i % 2, title=title)
+            # The legend gets its own row above the plot, in one line: inside the plot it hid the curves.
+            legend = pg.LegendItem(colCount=8, horSpacing=12, verSpacing=0)
+            legend.layout.setContentsMargins(4, 0, 4, 0)
+            legend.setMaximumHeight(22)
+            self.layout_widget.addItem(legend, row=2 * (i // 2), col=i % 2)
+            plot = self.layout_widget.addPlot(row=2 * (i // 2) + 1, col=i % 2, title=title)
+            plot.legend = legend  # PlotItem.addItem(name=...) adds its entries here
             # no grid: alpha-blended grid lines were most of the paint time (software raster)
-            plot.addLegend(offset=(5, 5))
             self.plots[title] = plot
         return plot
 

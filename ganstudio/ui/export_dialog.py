@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -19,6 +18,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from ganstudio.ui.widgets import in_background
 
 FORMAT_LABELS = {
     "onnx": "ONNX: onnxruntime, TensorRT, OpenVINO, browsers",
@@ -149,13 +150,13 @@ class ExportDialog(QDialog):
                 res = export_model(ckpt, fmt, out, direction=direction)
                 lines = [res.summary()] + [f"input {k}: {v}" for k, v in res.inputs.items()] \
                     + [f"output {k}: {v}" for k, v in res.outputs.items()]
-                self.done.emit(True, "\n".join(lines))
+                return True, "\n".join(lines)
             except (ExportError, CheckpointError) as e:
-                self.done.emit(False, str(e))
+                return False, str(e)
             except Exception as e:  # noqa: BLE001 - never a traceback in the GUI
-                self.done.emit(False, f"export failed: {type(e).__name__}: {e}")
+                return False, f"export failed: {type(e).__name__}: {e}"
 
-        threading.Thread(target=work, name="ganstudio-export", daemon=True).start()
+        in_background(self, work, lambda r: self.done.emit(*r), "ganstudio-export")
 
     def _on_done(self, ok: bool, message: str) -> None:
         self._running = False

@@ -43,8 +43,11 @@ class LiveSettingsBar(QToolBar):
         self.cfg = cfg
         self.lr_g_edit.setText(repr(cfg.lr_g))
         self.lr_d_edit.setText(repr(cfg.lr_d))
+        from ganstudio.core.families import FAMILIES
+
         info = field_info(cfg.family)
-        names = [n for n, m in info.items() if m["live"] and n not in ("lr_g", "lr_d")
+        inert = FAMILIES.get(cfg.family).inert(cfg)  # gp_weight on an ns run would change nothing
+        names = [n for n, m in info.items() if m["live"] and n not in ("lr_g", "lr_d") and n not in inert
                  and isinstance(m["default"], (int, float)) and not isinstance(m["default"], bool)]
         current = self.weight_combo.currentText()
         self.weight_combo.blockSignals(True)

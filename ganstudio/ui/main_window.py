@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from ganstudio.ui.translate_panel import TranslatePanel
 from ganstudio.ui.panels import HealthPanel, RunFollower
 from ganstudio.ui.samples import SamplesPanel
 from ganstudio.ui.setup import SetupPanel
+from ganstudio.ui.widgets import in_background
 
 DATASET_SUFFIXES = (".npz", ".gz", "-ubyte")
 
@@ -53,9 +53,7 @@ class _Preloader(QObject):
         def work():
             import ganstudio.core.train  # noqa: F401  (torch, models, losses, data)
 
-            self.ready.emit()
-
-        threading.Thread(target=work, name="ganstudio-preload", daemon=True).start()
+        in_background(self, work, lambda _: self.ready.emit(), "ganstudio-preload")
 
 
 class MainWindow(QMainWindow):
@@ -149,7 +147,9 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        f = QDockWidget.DockWidgetFeature
+        # closable: the View menu's entry (the dock's toggle action) is greyed out without it
+        dock.setFeatures(f.DockWidgetMovable | f.DockWidgetFloatable | f.DockWidgetClosable)
         self.addDockWidget(area, dock)
         return dock
 

@@ -149,6 +149,8 @@ class MetricsPanel(QWidget):
         self.line.setData(xs, [h["values"][key] for h in rows])
         floor = spec.reference
         fl = [(h["step"], h["values"][floor]) for h in rows if floor and floor in h["values"]]
+        if len(fl) == 1:  # one evaluation: a line needs two ends, so the floor runs from step 0 to it
+            fl = [(min(0, fl[0][0]), fl[0][1]), fl[0]]
         self.floor.setData([x for x, _ in fl], [y for _, y in fl])
         if rows:
             pick = min if spec.lower_is_better else max

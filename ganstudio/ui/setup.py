@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
-from PySide6.QtCore import QObject, Qt, Signal
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,6 +18,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from ganstudio.ui.widgets import in_background
 
 if TYPE_CHECKING:
     from ganstudio.core.config import TrainConfig
@@ -45,10 +45,6 @@ def registry_choices(name: str) -> list[str]:
     return []
 
 
-class _Relay(QObject):
-    done = Signal(object, object)  # (token, result or exception)
-
-
 class SetupPanel(QWidget):
     """Builds a TrainConfig from the form.  Dataset details load off the GUI thread.
 
@@ -63,8 +59,6 @@ class SetupPanel(QWidget):
         super().__init__(parent)
         self._editors: dict[str, QWidget] = {}
         self._family_editors: list[str] = []
-        self._relay = _Relay()
-        self._relay.done.connect(self._on_relay_done)
         self._inspect_token = 0
         self.dataset = None  # the last inspected Dataset
         self._inspected = None  # (spec, image_size, channels) it was read with
@@ -346,20 +340,14 @@ class SetupPanel(QWidget):
         values = self.values()
 
         def work():
-            try:
-                from ganstudio.core.config import TrainConfig, apply_overrides
-                from ganstudio.core.families import FAMILIES
+            from ganstudio.core.config import TrainConfig, apply_overrides
+            from ganstudio.core.families import FAMILIES
 
-                cfg = apply_overrides(TrainConfig(family=values["family"]), values)
-                result = FAMILIES.get(cfg.family).load_data(cfg)
-            except Exception as e:  # reported in the panel, never raised into Qt
-                result = e
-            try:
-                self._relay.done.emit(token, (result, (spec, size, ch)))
-            except RuntimeError:  # the window closed while the folder was read: no one to tell
-                pass
+            cfg = apply_overrides(TrainConfig(family=values["family"]), values)
+            return FAMILIES.get(cfg.family).load_data(cfg)
 
-        threading.Thread(target=work, name="ganstudio-inspect", daemon=True).start()
+        # the result (or the exception, reported in the panel) comes back on the GUI thread
+        in_background(self, work, lambda result: self._on_relay_done(token, (result, (spec, size, ch))), "ganstudio-inspect")
 
     def _on_relay_done(self, token, payload) -> None:
         if token != self._inspect_token:

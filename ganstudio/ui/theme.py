@@ -136,8 +136,15 @@ class ThemedIcons(QObject):
             self.recolor(action)
         fg = QApplication.palette().color(QPalette.ColorRole.WindowText)  # the window's own copy updates later
         bg = QColor(30, 31, 34) if dark else QColor("white")
-        for plot in self.parent().findChildren(pg.PlotWidget):
-            plot.setBackground(bg)
-            for axis in plot.getPlotItem().axes.values():
-                axis["item"].setPen(fg)
-                axis["item"].setTextPen(fg)
+        pg.setConfigOptions(background=bg, foreground=fg)  # plots made later (a family's own curves) start right
+        # every pyqtgraph view: single plots, the curves' stacked layout, the metrics plot
+        for view in self.parent().findChildren(pg.GraphicsView):
+            view.setBackground(bg)
+            for item in view.scene().items():
+                if isinstance(item, pg.AxisItem):
+                    item.setPen(fg)
+                    item.setTextPen(fg)
+                elif isinstance(item, pg.LegendItem):
+                    item.setLabelTextColor(fg)  # for entries added later
+                elif isinstance(item, pg.LabelItem):  # titles and legend entries
+                    item.setText(item.text, color=fg)

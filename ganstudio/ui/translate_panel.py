@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.ui.samples import to_qimage
-from ganstudio.ui.widgets import button
+from ganstudio.ui.widgets import button, in_background
 
 THUMB = 48
 
@@ -72,7 +72,6 @@ class WipeView(QWidget):
 
 class _Relay(QObject):
     result = Signal(object)
-    cycle = Signal(str, object)  # source path, uint8 reconstruction
     finished = Signal(bool)   # cancelled?
     failed = Signal(str)
 
@@ -126,7 +125,6 @@ class TranslatePanel(QWidget):
         self.cycle_view.setMinimumSize(120, 120)
         self.cycle_view.setToolTip("CycleGAN: the translation translated back (F(G(x))); close to the original when the cycle holds.")
         self.cycle_label = QLabel("")
-        self._relay.cycle.connect(self._on_cycle_ready)
 
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
@@ -331,11 +329,11 @@ class TranslatePanel(QWidget):
                 import torch
 
                 with torch.inference_mode():
-                    self._relay.cycle.emit(source, translate_array(after, G, size, in_ch, mode))
+                    return translate_array(after, G, size, in_ch, mode)
             except Exception as e:  # shown in the panel, never raised into Qt
-                self._relay.cycle.emit(source, str(e))
+                return str(e)
 
-        threading.Thread(target=work, name="ganstudio-cycle", daemon=True).start()
+        in_background(self, work, lambda result: self._on_cycle_ready(source, result), "ganstudio-cycle")
 
     def _on_cycle_ready(self, source: str, result) -> None:
         current = self.queue.currentItem()

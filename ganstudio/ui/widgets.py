@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
 
 
@@ -27,3 +29,34 @@ def save_or_say(parent: QWidget, write: Callable[[], object]) -> bool:
         QMessageBox.warning(parent, "Could not save", os_error_line(e))
         return False
     return True
+
+
+def in_background(owner: QObject, work: Callable[[], object], done: Callable[[object], None], name: str,
+                  poll_ms: int = 30) -> None:
+    """Run `work()` in a daemon thread and hand its result (or the exception it raised) to `done` on
+    the GUI thread.
+
+    The thread touches no Qt object: a timer that is a child of `owner` collects the result. A
+    window closed while the work runs simply never calls `done`. A signal emitted from the thread
+    into an object Qt was deleting crashed the process.
+    """
+    box: list = []
+
+    def run():
+        try:
+            box.append(work())
+        except Exception as e:  # noqa: BLE001  handed to `done`, which says it in the window
+            box.append(e)
+
+    timer = QTimer(owner)
+    timer.setInterval(poll_ms)
+
+    def collect():
+        if box:
+            timer.stop()
+            timer.deleteLater()
+            done(box[0])
+
+    timer.timeout.connect(collect)
+    timer.start()
+    threading.Thread(target=run, name=name, daemon=True).start()

@@ -148,6 +148,12 @@ class Family:
         """Raise ConfigError for option values that do not belong together (fields are already typed)."""
 
     @classmethod
+    def inert(cls, cfg) -> dict[str, str]:
+        """Options that do nothing under `cfg`, each with the reason (`gp_weight` without a gradient
+        penalty): the studio leaves them out of the live settings and marks them in Setup."""
+        return {}
+
+    @classmethod
     def describe(cls, cfg, data) -> dict:
         """Plain data (numbers, strings, lists) that rebuilds the networks without the dataset:
         saved in every checkpoint as `meta`, read by `networks` and `signature`."""

@@ -158,6 +158,29 @@ class GAN(Family):
                 raise ConfigError(f"diffaugment: unknown policy {p!r}; valid: {', '.join(DIFFAUG_POLICIES)}")
 
     @classmethod
+    def inert(cls, cfg) -> dict[str, str]:
+        o = cfg.options
+        out = {}
+        loss = LOSSES.get(o.loss) if o.loss in LOSSES else None
+        if loss is not None:
+            if loss.penalty != "gp":
+                out["gp_weight"] = f"only the wgan-gp loss has a gradient penalty (loss is {o.loss})"
+            if loss.penalty != "r1":
+                out["r1_gamma"] = f"only the r1 loss has an R1 penalty (loss is {o.loss})"
+            if not loss.clip:
+                out["clip_value"] = f"only the wgan loss clips weights (loss is {o.loss})"
+            if not loss.supports_label_smoothing:
+                out["label_smoothing"] = f"the {o.loss} loss has no real-label target to smooth"
+        if not o.conditional:
+            for name in ("cond_d", "aux_weight", "mode_seeking"):
+                out[name] = "the model is not conditional (conditional = false)"
+        if o.model != "mlp":
+            out["d_dropout"] = f"only the mlp model has dropout in D (model is {o.model})"
+        if o.model != "dcgan":
+            out["d_batchnorm"] = f"only the dcgan model has an optional BatchNorm in D (model is {o.model})"
+        return out
+
+    @classmethod
     def load_data(cls, cfg, seed: int = 0):
         from ganstudio.core.data import load_dataset
 
