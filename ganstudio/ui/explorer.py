@@ -158,6 +158,12 @@ class ExplorerPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(left)
+        # never narrower than its controls (Randomize, |z|, truncation, both slider tabs): the
+        # image side gives way instead, and no control hides behind a sideways scrollbar
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.source_label.setWordWrap(True)
+        self.z_label.setWordWrap(True)
+        self._left, self._left_scroll = left, scroll  # its minimum width holds while Explore is shown (showEvent)
         right_tabs = QTabWidget()
         explore = QWidget()
         el = QVBoxLayout(explore)
@@ -171,6 +177,17 @@ class ExplorerPanel(QWidget):
         lay.addWidget(scroll, 2)
         lay.addWidget(right_tabs, 3)
         self._set_enabled(False)
+
+    def showEvent(self, event) -> None:
+        # Only while shown: a hidden tab's minimum still counts in the window's, and the Train tab
+        # with Setup beside it would then not fit a 1280-px screen.
+        sc = self._left_scroll
+        sc.setMinimumWidth(self._left.sizeHint().width() + sc.verticalScrollBar().sizeHint().width() + 2 * sc.frameWidth())
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:
+        self._left_scroll.setMinimumWidth(0)
+        super().hideEvent(event)
 
     # ------------------------------------------------------------ loading
 

@@ -33,6 +33,7 @@ from ganstudio.ui.setup import SetupPanel
 from ganstudio.ui.widgets import in_background
 
 DATASET_SUFFIXES = (".npz", ".gz", "-ubyte")
+SIDE_MIN, SIDE_MAX = 240, 340  # the Health / Metrics column's first width (px)
 
 
 def default_runs_root() -> Path:
@@ -93,11 +94,15 @@ class MainWindow(QMainWindow):
         self.translator = TranslatePanel()
         self.tabs.addTab(self.translator, "Translate")
         self.setCentralWidget(self.tabs)
-        self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setup_dock = self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
         health_dock = self._dock("Health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.health_dock = health_dock
         metrics_dock = self._dock("Metrics", self.metrics, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(health_dock, metrics_dock)
         health_dock.raise_()
+        self._setup_shown = True  # whether Setup shows on the Train tab (the View menu's choice)
+        self._on_train_tab = True
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         build_actions(self)
         self._build_status()
         self.setWindowIcon(app_icon())
@@ -454,6 +459,25 @@ class MainWindow(QMainWindow):
     def _on_preloader_ready(self) -> None:
         self.setup.fill_registry_choices()
         self.setup.inspect_dataset()
+        self.fit_docks()
+
+    def _on_tabs_current_changed(self, index: int) -> None:
+        """Setup is the training form: Explore and Translate get its width, and it comes back on Train
+        as the View menu last left it. At 1280 px the explorer's controls did not fit beside it."""
+        training = index == 0
+        if training:
+            self.setup_dock.setVisible(self._setup_shown)
+        else:
+            if self._on_train_tab:
+                self._setup_shown = not self.setup_dock.isHidden()
+            self.setup_dock.hide()
+        self._on_train_tab = training
+
+    def fit_docks(self) -> None:
+        """Setup as wide as its form, Health and Metrics narrow (empty until training speaks): the
+        samples and curves get the rest of the window."""
+        side = max(SIDE_MIN, min(SIDE_MAX, self.width() // 5))
+        self.resizeDocks([self.setup_dock, self.health_dock], [self.setup.fit_width(), side], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

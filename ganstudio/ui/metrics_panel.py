@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from ganstudio.core.evaluation import Score
 
+TOP_MARGIN = 10  # px above the plot, so the top tick's label is drawn whole
+
 
 
 def score_choices() -> list[Score]:
@@ -53,6 +55,8 @@ class MetricsPanel(QWidget):
 
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "step")
+        # room above the top tick: without a title, its label ("1.0") was cut in half by the plot's edge
+        self.plot.getPlotItem().setContentsMargins(0, TOP_MARGIN, 6, 0)
         self.plot.addLegend(offset=(5, 5))
         self.line = self.plot.plot([], [], pen=pg.mkPen("#1f77b4", width=1), symbol="o", symbolSize=6, name="samples")
         self.floor = self.plot.plot([], [], pen=pg.mkPen("#2ca02c", width=1, style=Qt.PenStyle.DashLine), name="real vs real")

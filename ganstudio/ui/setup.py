@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks",
                 "translation": "Image translation", "run": "Run", "speed": "GPU speed"}
+MIN_WIDTH, MAX_WIDTH = 300, 440  # the Setup panel's width range (px): its form fits without clipping
 OPEN_FOLDER = "Open folder…"
 OPEN_FILE = "Open IDX / npz file…"
 # Fields shown at the top of the panel rather than in their group.
@@ -94,10 +95,14 @@ class SetupPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
+        # the panel is as wide as its form (fit_width): nothing hides behind a sideways scrollbar
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll, self._body_widget = scroll, body
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(scroll)
         self._dataset_value = "mnist"
+        self._inert_pending = False
         self._family_box: QWidget | None = None
 
     # ------------------------------------------------------------ form
@@ -146,6 +151,10 @@ class SetupPanel(QWidget):
     def _editor_row(self, name: str, meta: dict) -> tuple[QLabel, QWidget]:
         editor = self._make_editor(name, meta)
         editor.setToolTip(meta["why"])
+        # a choice that decides which other options act (loss, conditional, model) re-marks the inert ones
+        for signal in ("currentTextChanged", "toggled"):
+            if hasattr(editor, signal):
+                getattr(editor, signal).connect(lambda *_: self._mark_inert_later())
         label = QLabel(name)
         label.setToolTip(meta["why"])
         self._editors[name] = editor
@@ -160,6 +169,8 @@ class SetupPanel(QWidget):
             return
         if self._family_box is not None:
             self._body.removeWidget(self._family_box)
+            self._family_box.hide()  # gone at once: deleteLater waits for the event loop, and the old
+            self._family_box.setParent(None)  # family's boxes stayed on screen below the new ones
             self._family_box.deleteLater()
         for name in self._family_editors:
             self._editors.pop(name, None)
@@ -181,6 +192,8 @@ class SetupPanel(QWidget):
         self._fill_registries({n: self._editors[n] for n in self._family_editors})
         self._body.insertWidget(self._family_at, box)
         self._family_box, self._family = box, family
+        if self._built:
+            self.fit_width()  # another family's boxes may need more room
         self.cpu_note.setText(cls.cpu_note)
         self.cpu_note.setVisible(bool(cls.cpu_note))
 
@@ -249,6 +262,26 @@ class SetupPanel(QWidget):
                 editor.setText(repr(value) if isinstance(value, float) else str(value))  # repr: no digits lost
             editor.blockSignals(False)
         self.set_dataset(cfg.dataset, inspect=False)
+        self.mark_inert()
+
+    def mark_inert(self) -> None:
+        """Grey out the options that do nothing with the rest of the form (gp_weight without a gradient
+        penalty, aux_weight on an unconditional model), each saying why in its tooltip."""
+        from ganstudio.core.config import TrainConfig, apply_overrides
+        from ganstudio.core.errors import ConfigError
+        from ganstudio.core.families import FAMILIES
+
+        values = self.values()
+        try:
+            cfg = apply_overrides(TrainConfig(family=values["family"]), values)
+        except (ConfigError, KeyError, ValueError):
+            return  # a half-typed value: keep the marks as they are
+        inert = FAMILIES.get(cfg.family).inert(cfg)
+        for name, editor in self._editors.items():
+            why = editor.property("why") or editor.toolTip()
+            editor.setProperty("why", why)
+            editor.setEnabled(name not in inert)
+            editor.setToolTip(f"{why}\n\nHas no effect now: {inert[name]}." if name in inert else why)
 
     def _on_family_editor_changed(self, family: str) -> None:
         """Another family picked: its options at their defaults, the common fields as they are."""
@@ -274,6 +307,25 @@ class SetupPanel(QWidget):
         if d is None or getattr(d, "kind", None) != "image" or self._inspected != (cfg.dataset, cfg.image_size, cfg.channels):
             return None
         return d
+
+    def fit_width(self) -> int:
+        """Make the panel at least as wide as its form needs (combos, values, the dataset summary), up
+        to MAX_WIDTH; returns that width, for the window to size its dock."""
+        self._body_widget.adjustSize()
+        need = self._body_widget.sizeHint().width() + self._scroll.verticalScrollBar().sizeHint().width() \
+            + 2 * self._scroll.frameWidth() + 4
+        width = min(MAX_WIDTH, max(MIN_WIDTH, need))
+        self.setMinimumWidth(width)
+        return width
+
+    def _mark_inert_later(self) -> None:
+        if not self._inert_pending:
+            self._inert_pending = True
+            QTimer.singleShot(0, self, self._mark_inert_now)  # tied to the panel: never after it is gone
+
+    def _mark_inert_now(self) -> None:
+        self._inert_pending = False
+        self.mark_inert()
 
     def values(self) -> dict:
         out = {"dataset": self._dataset_value}

@@ -81,3 +81,140 @@ def test_rates_leave_out_time_spent_paused(win, qtbot):
     steady = sorted(rates[1:])[len(rates[1:]) // 2]
     # the record spanning the pause counts only training time: no spike, no dip
     assert max(rates[1:]) < 2.0 * steady and min(rates[1:]) > 0.5 * steady, rates
+
+
+def test_dark_theme_reaches_every_plot(win):
+    import pyqtgraph as pg
+
+    win.set_theme("dark")
+    views = win.findChildren(pg.GraphicsView)
+    assert len(views) >= 3  # the training curves, the metrics plot, the scatter and grids
+    for view in views:
+        assert view.backgroundBrush().color().lightness() < 60, view
+    # a plot made later (a family's own panel) starts dark too
+    assert pg.mkColor(pg.getConfigOption("background")).lightness() < 60
+    win.set_theme("light")
+    assert all(v.backgroundBrush().color().lightness() > 200 for v in win.findChildren(pg.GraphicsView))
+
+
+def test_view_menu_hides_and_shows_every_panel(win, qtbot):
+    from PySide6.QtWidgets import QDockWidget
+
+    docks = win.findChildren(QDockWidget)
+    assert {d.windowTitle() for d in docks} >= {"Setup", "Health", "Metrics"}
+    for dock in docks:
+        toggle = dock.toggleViewAction()
+        assert toggle.isEnabled(), dock.windowTitle()
+        was = dock.isVisible()
+        toggle.trigger()
+        qtbot.waitUntil(lambda d=dock, w=was: d.isVisible() != w, timeout=5_000)
+        toggle.trigger()
+        qtbot.waitUntil(lambda d=dock, w=was: d.isVisible() == w, timeout=5_000)
+
+
+def test_one_evaluation_draws_its_real_vs_real_floor(qtbot, tmp_path):
+    from ganstudio.ui.metrics_panel import MetricsPanel
+
+    (tmp_path / "eval.json").write_text(json.dumps({"evaluations": [
+        {"checkpoint": "latest.pt", "step": 300, "n": 1000, "values": {"fd": 4.0, "fd_floor": 0.5},
+         "unavailable": {}, "judge": "", "seconds": {"fd": 1.0}}]}))
+    panel = MetricsPanel()
+    qtbot.addWidget(panel)
+    panel.follow(tmp_path)
+    x, y = panel.floor.getData()
+    assert len(x) >= 2 and list(y) == [0.5] * len(x)  # a line has two ends: it is drawn
+    assert max(x) == 300
+
+
+def test_setup_shows_only_the_families_options_and_marks_the_inert_ones(win, qtbot):
+    from PySide6.QtWidgets import QGroupBox
+
+    qtbot.waitUntil(lambda: win.setup.preset_combo.count() > 0, timeout=30_000)
+
+    def titles():
+        return [b.title() for b in win.setup.findChildren(QGroupBox) if b.isVisibleTo(win.setup)]
+
+    win.setup.preset_combo.setCurrentText("cyclegan-horse2zebra")
+    win.setup.preset_combo.setCurrentText("dcgan-mnist")
+    assert not [t for t in titles() if "CycleGAN" in t], titles()
+    ed = win.setup.editors
+    assert ed["loss"].currentText() == "ns"
+    qtbot.waitUntil(lambda: not ed["gp_weight"].isEnabled(), timeout=5_000)
+    assert "Has no effect now" in ed["gp_weight"].toolTip() and ed["n_critic"].isEnabled()
+    ed["loss"].setCurrentText("wgan-gp")
+    qtbot.waitUntil(lambda: ed["gp_weight"].isEnabled(), timeout=5_000)
+    assert "Has no effect" not in ed["gp_weight"].toolTip()
+
+
+def test_live_weight_box_offers_only_what_acts_on_the_run(win, qtbot):
+    from ganstudio.core.config import PRESETS
+
+    win.live.show_config(PRESETS.get("dcgan-mnist").config())  # loss ns: no gradient penalty, no R1
+    names = [win.live.weight_combo.itemText(i) for i in range(win.live.weight_combo.count())]
+    assert "gp_weight" not in names and "r1_gamma" not in names and "n_critic" in names
+    assert win.live.weight_combo.currentText() != "gp_weight"
+
+
+def test_train_help_explains_every_option(capsys):
+    import pytest
+
+    from ganstudio.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "all cores" not in out and "not busy with other work" in out
+    options = out.split("options:", 1)[1]  # past the usage line
+    for flag in ("--batch-size", "--seed", "--log-every", "--sample-every", "--checkpoint-every"):
+        after = options.split(flag + " ", 1)[1].split(" --", 1)[0]
+        assert len(after.split()) > 3, (flag, after)  # the metavar and a help text
+
+
+def test_the_metrics_plot_has_room_for_its_top_tick_label(qtbot):
+    from ganstudio.ui.metrics_panel import MetricsPanel
+
+    panel = MetricsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(300, 500)
+    panel.show()
+    qtbot.waitExposed(panel)
+    from PySide6.QtGui import QFontMetrics
+
+    item = panel.plot.getPlotItem()
+    half = QFontMetrics(item.getAxis("left").style.get("tickFont") or panel.font()).height() / 2
+    # the top tick sits at the view box's top edge; half its label's height must fit above it
+    assert item.vb.sceneBoundingRect().top() >= half, item.vb.sceneBoundingRect()
+
+
+def test_panels_fit_a_1280_by_800_window_without_clipping(win, qtbot, tmp_path):
+    from PySide6.QtWidgets import QScrollArea
+
+    from ganstudio.core.config import PRESETS, apply_overrides
+    from ganstudio.core.train import iter_train
+
+    run = tmp_path / "run"
+    for _ in iter_train(apply_overrides(PRESETS.get("dcgan-mnist").config(),
+                                        dict(steps=1, batch_size=8, threads=1, sample_count=16, log_every=1)), run):
+        pass
+    win.resize(1280, 800)
+    qtbot.waitUntil(lambda: win.setup.preset_combo.count() > 0, timeout=30_000)
+    win.fit_docks()
+    qtbot.wait(200)
+    assert win.width() <= 1280
+    # Setup: wide enough for its form, so no sideways scrolling hides a combo or the dataset summary
+    scroll = win.setup.findChild(QScrollArea)
+    assert scroll.widget().width() >= scroll.widget().minimumSizeHint().width()
+    assert win.setup.width() >= 300
+    assert win.health_dock.width() <= 0.3 * win.width()  # empty Health does not take a third of the window
+    # Explore: every control of its left column is fully visible
+    assert win.explorer.load(run)
+    win.tabs.setCurrentWidget(win.explorer)
+    qtbot.wait(300)
+    assert win.width() <= 1280
+    left = win.explorer._left_scroll
+    assert left.widget().width() >= left.widget().sizeHint().width() - 1
+    for w in (win.explorer.random_button, win.explorer.reset_button, win.explorer.psi_label):
+        r = w.rect().translated(w.mapTo(left.viewport(), w.rect().topLeft()))
+        assert left.viewport().rect().contains(r), w
+    win.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: win.setup_dock.isVisible(), timeout=5_000)  # Setup is back on Train
