@@ -55,18 +55,21 @@ def _cpu_times(cores: list[int]) -> dict[int, tuple[int, int]]:
 
 def busy_cores(cores: list[int], window: float = 0.1) -> float:
     """How many of `cores` other work keeps busy, from their idle time over `window` seconds (0 where
-    the system does not say). This process is waiting meanwhile, so its own use is not counted."""
+    the system does not say). This process's own use in that time (the studio drawing its window) is
+    taken out: only other programs' work counts."""
     try:
-        before = _cpu_times(cores)
+        before, mine = _cpu_times(cores), time.process_time()
+        t0 = time.perf_counter()
         time.sleep(window)
-        after = _cpu_times(cores)
+        after, mine = _cpu_times(cores), time.process_time() - mine
+        elapsed = time.perf_counter() - t0
     except (OSError, ValueError, IndexError):
         return 0.0
     busy = 0.0
     for c, (idle, total) in after.items():
         if c in before and total > before[c][1]:
             busy += 1.0 - (idle - before[c][0]) / (total - before[c][1])
-    return busy
+    return max(0.0, busy - mine / max(elapsed, 1e-6))
 
 
 def auto_threads(data: Dataset) -> tuple[int, str]:
