@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
             self.bridge.pause()
 
     def _on_bridge_started(self, ev) -> None:
-        self.device_label.setText(ev.device)
+        self.device_label.setText(f"{ev.device} · {ev.threads}" if ev.threads else ev.device)  # what the default chose
         self.step_label.setText(f"step {ev.step} / {ev.total_steps}")
         if ev.skipped:
             self.statusBar().showMessage(ev.skipped, 15000)

@@ -423,3 +423,28 @@ def test_gradient_penalty_pairs_real_and_fake_of_one_class_under_mode_seeking(mo
         assert torch.equal(fake, g_out) and torch.equal(y, g_y)  # the fakes were made for these labels
         rows = torch.cdist(real.flatten(1), flat).argmin(1)
         assert torch.equal(data.labels[rows], y)  # and every real partner is of that class too
+
+
+def test_default_threads_leave_a_busy_core_to_the_job_using_it():
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from ganstudio.core.data import load_dataset
+    from ganstudio.core.train import auto_threads, usable_cores
+
+    cores = len(usable_cores())
+    if cores < 2 or not os.path.exists("/proc/stat"):
+        pytest.skip("needs two cores and /proc/stat")
+    data = load_dataset("ring8")
+    assert auto_threads(data)[0] == 1  # 2-D points: one thread whatever the load
+    images = load_dataset("mnist")
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        n, why = auto_threads(images)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert n == cores - 1 and "busy with other work" in why, (n, why)

@@ -39,9 +39,10 @@ def test_the_window_paints_before_torch_is_imported():
 
 
 def test_status_bar_follows_pause_single_steps_and_stop(win, qtbot):
-    tiny(win, preset="dcgan-mnist", log_every=10, sample_every=1000)
+    tiny(win, preset="dcgan-mnist", log_every=10, sample_every=1000, threads=0)
     win.train_action.trigger()
     qtbot.waitUntil(lambda: win.bridge.last_step >= 3, timeout=60_000)
+    assert "thread" in win.device_label.text() and "cores" in win.device_label.text()  # what the default chose
     win.pause_action.trigger()
     qtbot.waitUntil(lambda: win.bridge.state == "paused", timeout=30_000)
     at = win.bridge.last_step
