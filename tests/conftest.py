@@ -1,6 +1,8 @@
-"""Shared fixtures: tiny, fast training configs."""
+"""Shared fixtures: tiny, fast training configs, and a folder that behaves as read-only."""
 
+import errno
 import os
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +42,19 @@ def pytest_collection_modifyitems(items):
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "every_preset" in params and params["every_preset"] not in keep:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """read_only(folder): creating a file in `folder` fails with EROFS, as on a read-only filesystem
+    (root ignores permission bits, so a chmod would not do)."""
+    frozen: list[Path] = []
+    real_open = os.open
+
+    def guarded(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and any(Path(path).is_relative_to(f) for f in frozen):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded)
+    return frozen.append

@@ -250,15 +250,19 @@ class Session:
         """Safe to checkpoint: no divergence pending and no non-finite loss since the last log."""
         return not self.diverged and self.metrics_finite()
 
-    def nonfinite_state(self) -> list[str]:
-        """Tensors of the weights, their averages and the optimisers' state holding NaN or ±inf.
+    def nonfinite_state(self, state: dict | None = None) -> list[str]:
+        """Tensors of the weights, their averages and the optimisers' state holding NaN or ±inf, in
+        `state` (a state_dict() about to be saved) or in the live session.
 
         Losses are computed before the update that breaks a network, and Adam's second moment
         overflows while every loss is still finite, so the state itself is checked before a save.
         """
-        return nonfinite_tensors({"nets": {k: m.state_dict() for k, m in self.nets.items()},
-                                  "ema": {k: m.state_dict() for k, m in self.ema.items()},
-                                  "opts": {k: o.state_dict()["state"] for k, o in self.opts.items()}})
+        if state is None:
+            state = {"nets": {k: m.state_dict() for k, m in self.nets.items()},
+                     "ema": {k: m.state_dict() for k, m in self.ema.items()},
+                     "opts": {k: o.state_dict() for k, o in self.opts.items()}}
+        return nonfinite_tensors({"nets": state["nets"], "ema": state["ema"],
+                                  "opts": {k: o["state"] for k, o in state["opts"].items()}})
 
     def preview(self):
         return self.family.preview({n: self.ema.get(n, m) for n, m in self.nets.items()})

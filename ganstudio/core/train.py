@@ -278,7 +278,8 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
                 yield HealthWarning(step=trainer.step, kind="settings", advice="",
                                     message=f"checkpoint not written: training has diverged; {last_ckpt or 'no checkpoint'} is kept")
             return
-        bad = trainer.nonfinite_state()
+        state = trainer.state_dict() if main else None  # only rank 0 writes; the others check their live state
+        bad = trainer.nonfinite_state(state)
         if any_rank(ctx, bool(bad)) and not bad:
             bad = ["another rank's state"]
         if bad:
@@ -287,7 +288,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
         if not main:
             last_ckpt, saved_step = str(run.latest_checkpoint), trainer.step
             return
-        path = run.save_checkpoint(trainer.step, trainer.state_dict(), periodic)
+        path = run.save_checkpoint(trainer.step, state, periodic)
         last_ckpt, saved_step = str(path), trainer.step
         yield CheckpointSaved(step=trainer.step, path=str(run.checkpoint_path(trainer.step) if periodic else path))
 
@@ -425,9 +426,10 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
         # The consumer closed us (window closed, Ctrl-C): keep what was trained, if sound.
         if evaluator is not None:
             evaluator.close()
-        if main and trainer.healthy() and trainer.step > saved_step and not trainer.nonfinite_state():
+        state = trainer.state_dict() if main and trainer.healthy() and trainer.step > saved_step else None
+        if state is not None and not trainer.nonfinite_state(state):
             try:
-                run.save_checkpoint(trainer.step, trainer.state_dict(), periodic=False)
+                run.save_checkpoint(trainer.step, state, periodic=False)
             except OSError:
                 pass  # closing on a full disk: latest.pt is still the last one written whole
         raise

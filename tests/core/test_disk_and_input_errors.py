@@ -1,7 +1,6 @@
 """Disks that fill up or are read-only, sizes that do not fit the model or memory, out-of-range settings,
 refused resumes and file modes: one clear line and exit 2 from the CLI, and nothing already written lost."""
 
-import errno
 import os
 from pathlib import Path
 
@@ -36,21 +35,6 @@ def ring_run(tmp_path):
     for _ in iter_train(apply_overrides(PRESETS.get("ring8").config(), RING), run):
         pass
     return run
-
-
-@pytest.fixture
-def read_only(monkeypatch):
-    """Make folders behave as on a read-only filesystem: creating a file in them fails with EROFS."""
-    frozen: list[Path] = []
-    real_open = os.open
-
-    def guarded(path, flags, *args, **kwargs):
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and any(Path(path).is_relative_to(f) for f in frozen):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded)
-    return frozen.append
 
 
 @pytest.fixture

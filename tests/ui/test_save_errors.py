@@ -1,29 +1,14 @@
 """Saves the user asks for (a grid, the curves as CSV) into a folder that cannot be written: a message
 naming the file and the cause, no traceback, and no half-written file."""
 
-import errno
-import os
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
 
-def _read_only(monkeypatch, folder: Path) -> None:
-    real_open = os.open
-
-    def guarded(path, flags, *args, **kwargs):
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and Path(path).is_relative_to(folder):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded)
-
-
-def test_saving_into_a_read_only_folder_is_a_message(win, tmp_path, monkeypatch):
+def test_saving_into_a_read_only_folder_is_a_message(win, tmp_path, monkeypatch, read_only):
     folder = tmp_path / "ro"
     folder.mkdir()
-    _read_only(monkeypatch, folder)
+    read_only(folder)
     win.samples.show_live(1, np.zeros((8, 8, 3), np.uint8), None)
     win.curves.records = [{"step": 1, "loss/d": 0.5}]
     for target, click in ((folder / "grid.png", win.samples._on_save_button_clicked),
