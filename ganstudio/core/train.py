@@ -81,14 +81,19 @@ def auto_threads(data: Dataset) -> tuple[int, str]:
     the thread that shares a core), so cores other work is using are left to it.
     """
     if getattr(data, "kind", "image") == "points":
-        return 1, "1 thread (2-D points: small ops gain nothing from more)"
+        return 1, threads_text(1, "2-D points: small ops gain nothing from more")
     allowed = usable_cores()
     cores = len(allowed)
     busy = min(cores - 1, int(round(busy_cores(allowed)))) if cores > 1 else 0
     n = max(1, cores - busy)
-    if busy <= 0:
-        return n, f"{n} thread{'s' if n > 1 else ''} (all {cores} cores free)" if cores > 1 else "1 thread (1 core)"
-    return n, f"{n} thread{'s' if n > 1 else ''} ({busy} of {cores} cores busy with other work)"
+    if cores == 1:
+        return 1, threads_text(1, "1 core")
+    return n, threads_text(n, f"all {cores} cores free" if busy <= 0 else f"{busy} of {cores} cores busy with other work")
+
+
+def threads_text(n: int, why: str) -> str:
+    """"2 threads (all 2 cores free)": the thread count training uses and why, as the CLI and status bar say it."""
+    return f"{n} thread{'s' if n != 1 else ''} ({why})"
 
 
 def sample_due(step: int, every: int) -> bool:
@@ -187,8 +192,7 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
                 run.ensure_new()
         device = device or resolve_device(cfg.device)
         data = data or FAMILIES.get(cfg.family).load_data(cfg, seed=cfg.seed)
-        threads = (cfg.threads, f"{cfg.threads} thread{'s' if cfg.threads > 1 else ''} (threads = {cfg.threads})") \
-            if cfg.threads else auto_threads(data)
+        threads = (cfg.threads, threads_text(cfg.threads, f"threads = {cfg.threads}")) if cfg.threads else auto_threads(data)
         torch.set_num_threads(threads[0])
         trainer = Session(cfg, data, device, ctx)
         if ctx.main:
