@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -257,7 +258,7 @@ def test_eval_prints_a_table_and_writes_eval_json(cgan_run, capsys):
     assert main(["eval", str(cgan_run), "-n", "200", "--metrics", "fd,kid,pr,modes"]) == 0
     out = capsys.readouterr().out
     assert "Fréchet distance" in out and "real vs real" in out and "precision" in out
-    assert "modes: not computed: needs a 2-D point set" in out
+    assert "modes: not computed: needs a set with known modes" in out
     saved = json.loads((cgan_run / "eval.json").read_text())["evaluations"]
     assert saved[-1]["step"] == 4 and saved[-1]["n"] == 200 and "fd_floor" in saved[-1]["values"]
 
@@ -308,3 +309,35 @@ def test_a_reader_that_stops_early_gets_no_traceback():
 
     p = subprocess.run(f"{sys.executable} -m ganstudio families gan | head -n 1", shell=True, capture_output=True, text=True)
     assert p.stdout.startswith("gan: ") and "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+
+
+def test_a_folder_of_odd_size_colour_images_trains_with_no_flags(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 255, (25, 25, 4), dtype=np.uint8), "RGBA").save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(folder), "--steps", "4", "--batch-size", "8", "--run-dir", str(run),
+                 "--set", "eval_every=0", *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "20 images 25×25 RGBA → trained at 28×28 RGB on white (25 px → 28 px, the nearest size dcgan builds at)" in err
+    assert "s per 100 steps here" in err
+    from ganstudio.core.inference import load_generator
+
+    gen = load_generator(run / "checkpoints" / "latest.pt")
+    assert gen.G(torch.randn(2, gen.z_dim)).shape == (2, 3, 28, 28)
+    saved = (run / "config.toml").read_text()
+    assert 'loss = "rpgan-r1r2"' in saved  # the own-images recipe, not the MNIST tutorial model
+
+
+def test_a_translation_preset_keeps_a_folders_own_size(tmp_path, capsys):
+    root = tmp_path / "pairs"
+    for side in ("A", "B"):
+        (root / side).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (64, 64), 40 * i if side == "A" else 250 - 40 * i).save(root / side / f"{i}.png")
+    run = tmp_path / "p2p"
+    assert main(["train", "--preset", "pix2pix-edges2fashion", "--dataset", str(root), "--steps", "2", "--batch-size", "2",
+                 "--run-dir", str(run), "--set", "g_width=8", "--set", "d_width=8", *FAST]) == 0
+    assert "6 pairs 1×64×64 → 1×64×64" in capsys.readouterr().err

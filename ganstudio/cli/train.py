@@ -25,7 +25,7 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
 def _build_train_config(args):
     from dataclasses import replace
 
-    from ganstudio.core.config import PRESETS, apply_overrides, load_toml, validate
+    from ganstudio.core.config import PRESETS, apply_overrides, default_preset, load_toml, validate
     from ganstudio.core.data import BUILTIN_DATASETS
     from ganstudio.core.train import resume_config
 
@@ -47,15 +47,25 @@ def _build_train_config(args):
         if p.is_file() and p.name != "latest.pt":
             raise UsageError(f"--resume {args.resume}: give the run directory; a run continues from its checkpoints/latest.pt")
         return resume_config(p.parent.parent if p.is_file() else p, overrides), None
-    preset = PRESETS.get(args.preset or "dcgan-mnist")
+    preset = PRESETS.get(args.preset or default_preset(overrides.get("dataset"), str(overrides.get("device", "auto"))))
     cfg = preset.config()
     if args.config:
         cfg = load_toml(args.config, base=cfg)
     cfg = apply_overrides(cfg, overrides)
+    if not args.config:
+        cfg = preset.refit(cfg, set(overrides))
     if cfg.dataset not in BUILTIN_DATASETS and Path(cfg.dataset).exists():
         # stored absolute: the run can be resumed from any folder, and by the studio
         cfg = replace(cfg, dataset=str(Path(cfg.dataset).resolve()))
     return validate(cfg), preset.name if not args.config else Path(args.config).stem
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def cmd_train(args) -> int:
@@ -98,10 +108,16 @@ def cmd_train(args) -> int:
     progress = Progress(cfg.steps, stream=stream)
     finished = None
     last_sample = ""
+    pace: list[tuple[int, float]] = []
     try:
         for ev in iter_train(cfg, RunDir(run_path), control, resume=bool(args.resume), ctx=ctx):
             if isinstance(ev, StepMetrics):
                 progress.update(ev.step, ev.values)
+                pace.append((ev.step, time.perf_counter()))
+                if len(pace) == 2 and pace[1][0] > pace[0][0]:  # the first record holds start-up; time the second
+                    per100 = 100 * (pace[1][1] - pace[0][1]) / (pace[1][0] - pace[0][0])
+                    left = per100 * (cfg.steps - ev.step) / 100
+                    progress.message(f"about {per100:.0f} s per 100 steps here; {cfg.steps - ev.step:,} steps to go ≈ {_duration(left)}")
             elif isinstance(ev, SampleGrid):
                 last_sample = ev.path
             elif isinstance(ev, HealthWarning):

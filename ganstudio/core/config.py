@@ -290,8 +290,43 @@ class Preset:
     def config(self) -> TrainConfig:
         return apply_overrides(TrainConfig(family=self.family), self.overrides)
 
+    @property
+    def dataset(self) -> str:
+        return str(self.overrides.get("dataset", TrainConfig().dataset))
+
+    def refit(self, cfg: TrainConfig, explicit: set[str] | frozenset[str] = frozenset()) -> TrainConfig:
+        """cfg with the preset's size and channels dropped when it trains on another dataset than the
+        preset's own: those values fit the preset's data (pix2pix-edges2fashion's 32 px), and another
+        dataset keeps its own size. Keys in `explicit` were the user's choice and stay."""
+        if cfg.dataset == self.dataset:
+            return cfg
+        reset = {k: 0 for k in DATA_FITTED if k in self.overrides and k not in explicit}
+        return apply_overrides(cfg, reset) if reset else cfg
+
 
 PRESETS: Registry[Preset] = Registry("preset")
+# a preset's values for these fit its own dataset; see Preset.refit
+DATA_FITTED = ("image_size", "channels")
+# the recipe a user's own images train with when no preset is named (see families/gan.py)
+OWN_IMAGES_PRESET = "own-images"
+
+
+def default_preset(dataset: str | None, device: str = "auto") -> str:
+    """The preset `ganstudio train` (and the studio) uses when none is named: dcgan-mnist for a built-in
+    set, the default recipe for a user's own images (its GPU size when a GPU will train it)."""
+    from ganstudio.core.data import BUILTIN_DATASETS
+
+    if dataset is None or str(dataset) in BUILTIN_DATASETS:
+        return "dcgan-mnist"
+    if device != "cpu" and f"{OWN_IMAGES_PRESET}-gpu" in PRESETS and _cuda():
+        return f"{OWN_IMAGES_PRESET}-gpu"
+    return OWN_IMAGES_PRESET
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _add_presets(family) -> None:

@@ -52,6 +52,9 @@ class Dataset:
     centers: np.ndarray | None = None  # (M, 2) mode centres for procedural point sets
     sigma: float | None = None  # their std
     source: str = ""  # one line of provenance, or the folder path
+    origin: str = ""  # what the files were: "64×64 RGBA", "100×80 to 640×480 RGB and L"
+    alpha: bool = False  # some files had transparency, composited over white
+    fit_note: str = ""  # why the images were resized, when they were
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -84,6 +87,32 @@ class Dataset:
 
     def skipped_report(self, limit: int = 10) -> str:
         return _skipped_report(self.skipped, self.source, limit)
+
+    def fit_summary(self) -> str:
+        """"612 images 64×64 RGBA → trained at 64×64 RGB on white": what the files were and what the
+        models see, with why when they differ; the summary for points."""
+        if self.kind != "image":
+            return self.summary()
+        _, c, h, _ = self.x.shape
+        text = f"{_plural(len(self), 'image')} {self.origin or f'{h}×{h}'} → trained at {h}×{h} {'RGB' if c == 3 else 'grayscale'}"
+        if self.alpha:
+            text += " on white"
+        if self.fit_note:
+            text += f" ({self.fit_note})"
+        if self.num_classes:
+            text += f", {_plural(self.num_classes, 'class', 'classes')}"
+        if self.skipped:
+            text += f"; {_plural(len(self.skipped), 'file')} skipped"
+        return text
+
+    def resized(self, size: int, why: str) -> "Dataset":
+        """This set with every image fitted to size×size (short side, centre crop), `why` in the summary."""
+        if self.kind != "image" or size == self.image_size:
+            return self
+        check_memory(self.name, len(self), self.channels, size)
+        out = Dataset(**{**self.__dict__, "x": _fit_tensor(self.x, size, self.channels)})
+        out.fit_note = "; ".join(filter(None, (self.fit_note, why)))
+        return out
 
 
 def _plural(n: int, word: str, words: str = "") -> str:
@@ -175,6 +204,16 @@ def _register_builtins() -> None:
         "Animal-MNIST: 10,000 animal silhouettes, 10 classes bear..zebra (MIT)",
         images("animals", "animal_mnist.npz", "Animal-MNIST, 10,000 animal silhouettes (MIT, SinaSR-6)")))
 
+    def stacked(image_size=0, channels=0, seed=0, n_points=0):
+        mnist = BUILTIN_DATASETS.get("mnist")[1](image_size=image_size or 28, channels=1)
+        x, _ = stack_digits(mnist.x, mnist.labels, STACKED_N, STACKED_SEED)
+        return Dataset("stacked-mnist", "image", x if channels != 1 else x.mean(1, keepdim=True), None, (),
+                       source="Stacked-MNIST: three MNIST digits as the R, G and B channels, 1,000 modes (Metz et al. 2017)")
+
+    BUILTIN_DATASETS.register("stacked-mnist", (
+        f"Stacked-MNIST: {STACKED_N:,} colour images, three random digits as R, G, B: 1,000 modes to cover (procedural)",
+        stacked))
+
     def ring8(image_size=0, channels=0, seed=0, n_points=100_000):
         return _gaussian_mixture("ring8", ring8_centers(), 0.01,
                                  "8 Gaussians on a circle of radius 1, σ 0.01 (PacGAN protocol)", n_points, seed)
@@ -185,6 +224,18 @@ def _register_builtins() -> None:
 
     BUILTIN_DATASETS.register("ring8", ("8 Gaussians on a ring (2-D points, mode-collapse test)", ring8))
     BUILTIN_DATASETS.register("grid25", ("25 Gaussians on a 5×5 grid (2-D points, mode-collapse test)", grid25))
+
+
+# Stacked-MNIST: images drawn once with a fixed seed, so every run and every seed sees the same set.
+STACKED_N = 24_000
+STACKED_SEED = 1000
+
+
+def stack_digits(x: torch.Tensor, labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, 3, H, W) images whose R, G, B channels are three random digits of x (N, 1, H, W), and the
+    (n, 3) digits they show: mode 100·r + 10·g + b of 1,000."""
+    rows = torch.randint(len(x), (n, 3), generator=torch.Generator().manual_seed(seed))
+    return x[rows.flatten(), 0].view(n, 3, *x.shape[2:]).contiguous(), labels[rows]
 
 
 def evaluation_split(labels: torch.Tensor, fraction: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,7 +340,39 @@ def _images_dataset(name, images_nchw: torch.Tensor, labels, classes, source, im
         check_memory(name, n, ch, size)
     x = _fit_tensor(images_nchw, size, ch)
     lab = torch.from_numpy(labels.astype(np.int64)) if labels is not None else None
-    return Dataset(name, "image", x, lab, tuple(classes) if lab is not None else (), [], source=source)
+    note = "" if (h, w) == (size, size) else _size_note(f"{h}×{w}", size, image_size)
+    return Dataset(name, "image", x, lab, tuple(classes) if lab is not None else (), [], source=source,
+                   origin=f"{h}×{w} {'grayscale' if c == 1 else 'RGB'}", fit_note=note)
+
+
+def _size_note(was: str, size: int, asked: int) -> str:
+    if asked:
+        return f"{was} resized to {size} px (image_size = {asked})"
+    return f"{was} fitted to {size} px, the CPU-sized default; set image_size for more"
+
+
+# Pillow's mode names as a person says them
+MODE_NAMES = {"1": "1-bit", "L": "grayscale", "LA": "grayscale+alpha", "La": "grayscale+alpha", "P": "palette",
+              "PA": "palette+alpha", "I;16": "16-bit grayscale", "I;16B": "16-bit grayscale", "I": "32-bit grayscale",
+              "F": "float grayscale", "RGBa": "RGBA"}
+
+
+def _origin(origins: list) -> tuple[str, bool]:
+    """("64×64 RGBA", has_alpha) for a folder's files: one size or the range, modes by how common."""
+    sizes = {(o.width, o.height) for o in origins}
+    if len(sizes) == 1:
+        w, h = next(iter(sizes))
+        size = f"{w}×{h}"
+    else:
+        lo, hi = min(sizes, key=lambda s: s[0] * s[1]), max(sizes, key=lambda s: s[0] * s[1])
+        size = f"{lo[0]}×{lo[1]} to {hi[0]}×{hi[1]}"
+    counts: dict[str, int] = {}
+    for o in origins:
+        mode = MODE_NAMES.get(o.mode, o.mode)
+        counts[mode] = counts.get(mode, 0) + 1
+    modes = sorted(counts, key=lambda m: -counts[m])
+    shown = modes[0] if len(modes) == 1 else ", ".join(modes[:-1][:3]) + f" and {modes[-1]}"
+    return f"{size} {shown}", any(o.alpha for o in origins)
 
 
 def _load_folder(name: str, folder: Path, image_size: int, channels: int) -> Dataset:
@@ -311,13 +394,14 @@ def _load_folder(name: str, folder: Path, image_size: int, channels: int) -> Dat
 
     check_memory(name, len(jobs), channels or 3, image_size or NATIVE_MAX_SIZE, bytes_per_value=5)
     results = decode_many([p for p, _ in jobs], image_size, channels)
-    arrays, gray, label_of = [], [], []
+    arrays, gray, label_of, origins = [], [], [], []
     for (p, c), r in zip(jobs, results):
         if isinstance(r, str):
             skipped.append(SkippedFile(str(p), r))
         else:
             arrays.append(r[0])
             gray.append(r[1])
+            origins.append(r[2])
             label_of.append(c)
     if not arrays:
         raise DataError(f"no usable image in {name}: {_skipped_report(skipped, str(folder))}")
@@ -338,7 +422,11 @@ def _load_folder(name: str, folder: Path, image_size: int, channels: int) -> Dat
         classes = tuple(sorted(set(label_of)))  # a class folder with no usable image is not a class
         index = {c: i for i, c in enumerate(classes)}
         labels = torch.tensor([index[c] for c in label_of], dtype=torch.int64)
-    return Dataset(name, "image", x, labels, classes, skipped, source=str(folder))
+    origin, alpha = _origin(origins)
+    sizes = {(o.width, o.height) for o in origins}
+    note = "" if sizes == {(size, size)} else _size_note(origin.split(" ")[0] if len(sizes) == 1 else "mixed sizes",
+                                                          size, image_size)
+    return Dataset(name, "image", x, labels, classes, skipped, source=str(folder), origin=origin, alpha=alpha, fit_note=note)
 
 
 _register_builtins()

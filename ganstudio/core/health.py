@@ -27,6 +27,8 @@ PERSIST = 5            # consecutive log records a condition must hold before it
 D_CONFIDENT = 0.98     # D(x) above this while D(G(z)) below 1 - this: D wins every round
 G_GRAD_FLOOR = 1e-3    # G's gradient norm below this fraction of its early level counts as vanished
 DIVERSITY_FLOOR = 0.2  # generated samples' spread below this fraction of the real data's
+FEATURE_DIVERSITY_FLOOR = 0.5  # an evaluation's feature diversity below this fraction of the real images'
+COVERAGE_FLOOR = 0.1  # ... or its coverage below this: few real neighbourhoods hold any sample
 
 
 def reference_batch(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -119,6 +121,22 @@ class HealthMonitor:
                 if w:
                     out.append(w)
         return out
+
+    def check_evaluation(self, step: int, values: dict[str, float]) -> HealthWarning | None:
+        """Collapse judged on features, from an evaluation: pixels miss it (a checkerboard in three colour
+        schemes has a real-looking pixel spread), features do not. Fires on the first evaluation that shows it."""
+        div, real, cov = values.get("diversity"), values.get("diversity_real"), values.get("coverage")
+        if div is None and cov is None:
+            return None
+        low_div = div is not None and real and div < FEATURE_DIVERSITY_FLOOR * real
+        low_cov = cov is not None and cov < COVERAGE_FLOOR
+        parts = []
+        if low_div:
+            parts.append(f"their features are {div / real:.0%} as varied as real images' (below {FEATURE_DIVERSITY_FLOOR:.0%})")
+        if low_cov:
+            parts.append(f"they cover {cov:.0%} of the real images' neighbourhoods (below {COVERAGE_FLOOR:.0%})")
+        return self._report("mode_collapse", bool(parts), step,
+                            f"Possible mode collapse at step {step}: {' and '.join(parts)}; G may be producing only a few distinct outputs.")
 
     def check_samples(self, step: int, samples: torch.Tensor) -> HealthWarning | None:
         # Early samples of a fresh G are all alike by construction; judge only after a warm-up.

@@ -8,6 +8,7 @@ import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ def decode_image(path, size: int, channels: int, background=(255, 255, 255)) -> 
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3 (got {channels})")
     with _bomb_warnings_as_errors():
-        arr, _ = _decode(Path(path), size, channels, _rgb(background))
+        arr, _, _ = _decode(Path(path), size, channels, _rgb(background))
     return arr
 
 
@@ -122,11 +123,21 @@ def decode_full(path, channels: int = 0, background=(255, 255, 255)) -> tuple[np
     if channels not in (0, 1, 3):
         raise DataError(f"channels must be 0, 1 or 3 (got {channels})")
     with _bomb_warnings_as_errors():
-        return _decode(Path(path), 0, channels, _rgb(background), fit=False)
+        return _decode(Path(path), 0, channels, _rgb(background), fit=False)[:2]
 
 
-def _decode(path: Path, size: int, channels: int, background: tuple[int, int, int], fit: bool = True) -> tuple[np.ndarray, bool]:
-    """Decode one file -> (uint8 (H, W, C), gray_origin).
+class Origin(NamedTuple):
+    """What a file was before decoding made it uniform: its size, Pillow mode and whether it had alpha."""
+
+    width: int
+    height: int
+    mode: str
+    alpha: bool
+
+
+def _decode(path: Path, size: int, channels: int, background: tuple[int, int, int],
+            fit: bool = True) -> tuple[np.ndarray, bool, Origin]:
+    """Decode one file -> (uint8 (H, W, C), gray_origin, Origin).
 
     size 0: keep a square image up to 64 px as it is, fit anything else to 64 (see _native_size).
     channels 0: 1 if the image is grayscale in origin, else 3.  fit=False keeps the image's own size.
@@ -163,10 +174,15 @@ def _decode(path: Path, size: int, channels: int, background: tuple[int, int, in
                 raise Unusable(path, "truncated image") from None
             raise Unusable(path, f"corrupt image ({_short(e)})") from None
         try:
-            if img.getexif().get(0x0112, 1) != 1:
+            turn = img.getexif().get(0x0112, 1)
+            if turn != 1:
                 img = ImageOps.exif_transpose(img)
+                if turn in (5, 6, 7, 8):  # a quarter turn: the file's width is the picture's height
+                    w, h = h, w
         except Exception:  # malformed EXIF: the pixels are still good, keep them unrotated
             pass
+        origin = Origin(w, h, img.mode,
+                        img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info)
         img, gray = _uniform_mode(img, background)
         if channels == 1 and img.mode != "L":
             img = img.convert("L")
@@ -178,7 +194,7 @@ def _decode(path: Path, size: int, channels: int, background: tuple[int, int, in
         else:
             out = ImageOps.fit(img, (target, target), method=Image.Resampling.BILINEAR)
         arr = np.asarray(out, dtype=np.uint8)
-    return (arr[:, :, None] if arr.ndim == 2 else arr), gray
+    return (arr[:, :, None] if arr.ndim == 2 else arr), gray, origin
 
 
 def _short(e: Exception) -> str:
@@ -255,7 +271,7 @@ def image_files(folder: Path) -> list[Path]:
 
 
 
-def decode_many(paths: list[Path], size: int, channels: int) -> list[tuple[np.ndarray, bool] | str]:
+def decode_many(paths: list[Path], size: int, channels: int) -> list[tuple[np.ndarray, bool, Origin] | str]:
     """Decode in a thread pool (Pillow releases the GIL while decoding); results keep the input order."""
     def one(p: Path):
         try:

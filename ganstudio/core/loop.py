@@ -326,3 +326,23 @@ class Session:
         self.fast.load_state_dict(s.get("amp_scalers"))
         self.family.step = self.step
         self.diverged = False
+
+
+def seconds_per_100_steps(cfg, data, device: torch.device | None = None, steps: int = 3) -> float:
+    """How long 100 training steps of `cfg` on `data` take here: `steps` real steps timed after one warm-up.
+
+    The summary the studio shows before training ("about 34 s per 100 steps here"). A throwaway
+    Session: nothing is written, and the caller's RNG is left as it was.
+    """
+    import time
+
+    rng = torch.get_rng_state()
+    try:
+        session = Session(validate(cfg), data, device or torch.device("cpu"))
+        session.train_step(log=False)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            session.train_step(log=False)
+        return 100 * (time.perf_counter() - t0) / steps
+    finally:
+        torch.set_rng_state(rng)

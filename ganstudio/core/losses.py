@@ -18,7 +18,8 @@ class Loss:
 
     d_loss(real_logits, fake_logits, real_target=1.0) -> scalar; real_target < 1 is one-sided label
     smoothing, honoured only where `supports_label_smoothing` (elsewhere it is ignored).
-    g_loss(fake_logits) -> scalar. Both average over the batch.
+    g_loss(fake_logits) -> scalar, or g_loss(fake_logits, real_logits) when `relativistic`: the loss
+    compares each fake with the real of its pair. Both average over the batch.
     """
 
     name: str
@@ -26,9 +27,10 @@ class Loss:
     d_loss: Callable[..., Tensor]
     g_loss: Callable[[Tensor], Tensor]
     output: str  # "prob": report sigmoid(logits) as D(x); "critic": report the raw values
-    penalty: str | None  # None | "gp" (WGAN-GP) | "r1"
+    penalty: str | None  # None | "gp" (WGAN-GP) | "r1" | "r1r2" (R1 at real and R2 at fake data)
     clip: bool  # clamp D's weights after each D step (original WGAN)
     supports_label_smoothing: bool
+    relativistic: bool = False  # g_loss needs D's logits on the real batch too
 
 
 # Every sigmoid-based loss is written with softplus / BCE-with-logits: log(sigmoid(t)) = -softplus(-t)
@@ -77,6 +79,17 @@ def _critic_g_loss(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
+def _rp_d_loss(real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+    """Relativistic pairing (Jolicoeur-Martineau 2019): E[softplus(-(D(x) - D(G(z))))], each real paired
+    with one fake; real_target is ignored."""
+    return F.softplus(fake - real).mean()
+
+
+def _rp_g_loss(fake: Tensor, real: Tensor) -> Tensor:
+    """E[softplus(-(D(G(z)) - D(x)))]: G raises each fake above the real it is paired with."""
+    return F.softplus(real - fake).mean()
+
+
 LOSSES: Registry = Registry("loss")
 
 for _loss in (
@@ -101,6 +114,10 @@ for _loss in (
     Loss("r1", "Non-saturating GAN with an R1 penalty on D's gradient at real data (Mescheder et "
          "al. 2018): stabilises training without changing the optimum.",
          _bce_d_loss, _ns_g_loss, "prob", "r1", False, True),
+    Loss("rpgan-r1r2", "Relativistic pairing GAN with R1 and R2 penalties (R3GAN, Huang et al. 2024): D "
+         "judges each real against a fake, so G cannot win by one sample that beats the average, and the "
+         "penalties at real and fake data make it converge locally; the most mode-covering loss here.",
+         _rp_d_loss, _rp_g_loss, "critic", "r1r2", False, False, relativistic=True),
 ):
     LOSSES.register(_loss.name, _loss)
 del _loss

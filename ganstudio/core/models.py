@@ -34,7 +34,7 @@ class ModelSpec:
 
     kind: str = "image"  # "image" or "points"
     channels: int = 1  # image channels (ignored for points)
-    image_size: int = 28  # 28, 32 or 64 for dcgan; 28 for dcgan-tf; any for mlp
+    image_size: int = 28  # see supported_sizes: 4·2^k or 7·2^k for dcgan, 28 for dcgan-tf, any for mlp
     z_dim: int = 100
     num_classes: int = 0  # 0 = unconditional; >0 builds the conditional variant
     g_width: int = 64
@@ -173,7 +173,7 @@ def _g_embed_dim(name: str, spec: ModelSpec) -> int:
         return 0
     if spec.embed_dim:
         return spec.embed_dim
-    return min(spec.z_dim, 50) if name == "dcgan" else 10
+    return min(spec.z_dim, 50) if name in ("dcgan", "resnet") else 10
 
 
 def _d_in_channels(spec: ModelSpec) -> int:
@@ -235,8 +235,7 @@ def _build_mlp(spec: ModelSpec) -> tuple[Generator, Discriminator]:
 @MODELS.register("dcgan")
 def _build_dcgan(spec: ModelSpec) -> tuple[Generator, Discriminator]:
     c, s = spec.channels, spec.image_size
-    base = 7 if s == 28 else 4  # 28 = 7·2², 32 = 4·2³, 64 = 4·2⁴
-    levels = int(round(math.log2(s // base)))  # number of stride-2 layers: 2, 3 or 4
+    base, levels = size_levels(s, DCGAN_BASES)  # 28 = 7·2², 32 = 4·2³, 64 = 4·2⁴: stride-2 layers per side
     z_in = spec.z_dim + _g_embed_dim("dcgan", spec)
 
     gw = spec.g_width
@@ -319,13 +318,52 @@ def _build_dcgan_tf(spec: ModelSpec) -> tuple[Generator, Discriminator]:
 # ---------------------------------------------------------------------------- validation
 
 
+# An image side the conv models build at is base·2^levels: the base map G starts from, doubled per level.
+DCGAN_BASES = (4, 7)
+MIN_LEVELS = 1
+
+
+def size_levels(size: int, bases: tuple[int, ...]) -> tuple[int, int]:
+    """(base, levels) with size == base·2^levels, the smallest base that fits; ValueError if none does."""
+    for base in sorted(bases):
+        levels = 0
+        while base * 2 ** levels < size:
+            levels += 1
+        if base * 2 ** levels == size and levels >= MIN_LEVELS:
+            return base, levels
+    raise ValueError(f"{size} px is not {' or '.join(f'{b}·2^k' for b in sorted(bases))}")
+
+
+# Sides each model builds at; None = any side (the MLPs). Models registered elsewhere add theirs.
+MODEL_SIZES: dict[str, tuple[int, ...] | None] = {"mlp": None, "dcgan-tf": (28,)}
+
+
+def supported_sizes(name: str, limit: int = 1024) -> tuple[int, ...] | None:
+    """Every image side up to `limit` that model `name` builds at, ascending; None when it takes any."""
+    if name == "dcgan":
+        return tuple(sorted({b * 2 ** k for b in DCGAN_BASES for k in range(MIN_LEVELS, 12) if b * 2 ** k <= limit}))
+    return MODEL_SIZES.get(name)
+
+
+def nearest_size(name: str, size: int) -> int:
+    """The side model `name` builds at that is nearest to `size` on a log scale (ties go up): the size a
+    dataset that the model cannot use exactly is resized to."""
+    sizes = supported_sizes(name)
+    if sizes is None or size in sizes:
+        return size
+    return min(sizes, key=lambda s: (abs(math.log(s / size)), -s))
+
+
 def check_image_size(name: str, size: int) -> None:
     """ValueError unless model `name` builds at `size` px: checked from the config alone, before any data is loaded."""
-    if name == "dcgan" and size not in (28, 32, 64):
-        raise ValueError(f"dcgan supports image_size 28, 32 or 64, not {size}")
     if name == "dcgan-tf" and size != 28:
         raise ValueError(f"dcgan-tf is the 28-px TensorFlow tutorial model; image_size must be 28, "
-                         f"not {size} (use dcgan for 32 or 64 px)")
+                         f"not {size} (use dcgan or resnet for other sizes)")
+    sizes = supported_sizes(name)
+    if sizes is not None and size not in sizes:
+        near = nearest_size(name, size)
+        shown = ", ".join(str(s) for s in sizes if s <= max(256, near))
+        raise ValueError(f"{name} builds at image_size {shown}; not {size} (nearest: {near}, or 0 to fit the data)")
 
 
 def _validate(name: str, spec: ModelSpec) -> None:

@@ -25,6 +25,11 @@ AB_RATIO_TOLERANCE = 0.1
 LIST_LIMIT = 5
 # Sub-folder names of the two domains, in order of preference; matched case-insensitively.
 DOMAIN_DIRS = (("A", "B"), ("trainA", "trainB"))
+# A user's folder keeps this share of its images (pairs) out of training, for `eval` to score.
+HELD_OUT_SHARE = 0.1
+# ... once it has this many: below it every image is needed for training, and eval says it scores training images.
+HELD_OUT_MIN = 20
+SEED_HELD = 4321
 
 
 def _direction_names(folder: Path) -> tuple[str, str]:
@@ -148,7 +153,27 @@ def _finish(spec: str, folder: Path, paired: bool, side_a: _Side, side_b: _Side,
     a, b = _stack(side_a, size, channels), _stack(side_b, size, channels)
     if not paired:
         b = shuffled(b, SEED_B)  # never index-aligned, even when the folders happen to be
-    return TranslationData(spec, paired, a, b, names, skipped, problems, source=str(folder), size_note=note)
+    (a, held_a), (b, held_b) = split_held_out(a, b, paired)
+    return TranslationData(spec, paired, a, b, names, skipped, problems, held_out_a=held_a, held_out_b=held_b,
+                           source=str(folder), size_note=note)
+
+
+def split_held_out(a: torch.Tensor, b: torch.Tensor, paired: bool) -> tuple[tuple[torch.Tensor, torch.Tensor | None], ...]:
+    """((train_a, held_a), (train_b, held_b)): HELD_OUT_SHARE of a user's images kept out of training, so
+    `eval` judges the translator on images it never saw. The same rows every time (a fixed seed); paired
+    sets hold out whole pairs. A side with fewer than HELD_OUT_MIN images keeps them all (held None)."""
+    def rows(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        k = int(n * HELD_OUT_SHARE)
+        if n < HELD_OUT_MIN or k < 1:
+            return None
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        return perm[k:].sort().values, perm[:k].sort().values
+
+    ra = rows(len(a), SEED_HELD)
+    rb = ra if paired else rows(len(b), SEED_HELD + 1)
+    if ra is None or rb is None:
+        return (a, None), (b, None)
+    return ((a[ra[0]].contiguous(), a[ra[1]].contiguous()), (b[rb[0]].contiguous(), b[rb[1]].contiguous()))
 
 
 def load_domain_folders(spec: str, folder: Path, dirs: tuple[Path, Path], image_size: int, channels: int,

@@ -28,6 +28,7 @@ from ganstudio.core.classifier import (
 )
 from ganstudio.core.data import Dataset, evaluation_split
 from ganstudio.core.evaluation import EvalError, Evaluation, Score
+from ganstudio.core.features import FeatureExtractor, features_for
 from ganstudio.core.metrics2d import mode_metrics
 
 MODES_SAMPLES = 2_500  # the PacGAN protocol's sample count
@@ -44,7 +45,7 @@ GENERATED_METRICS = {
     "pr": "precision, recall, density and coverage: realism and coverage of the real data, separately",
     "diversity": "mean feature distance within a batch of samples; near 0 means mode collapse",
     "tstr": "train a classifier on samples, test it on real images (conditional models; minutes on a CPU)",
-    "modes": "modes covered and high-quality share (2-D point sets with known modes, PacGAN protocol)",
+    "modes": "modes covered and the KL of their histogram to uniform (ring8, grid25, stacked-mnist; PacGAN protocol)",
 }
 # TSTR trains a classifier (minutes on a CPU), so it runs only when asked for by name.
 GENERATED_DEFAULT = ("fd", "kid", "is", "pr", "diversity", "modes")
@@ -64,27 +65,47 @@ GENERATED_SCORES = (
 )
 
 
+# Stacked-MNIST's modes are counted on this many samples, each channel read by the shipped MNIST
+# classifier (the protocol of Srivastava et al. 2017 and PacGAN, Lin et al. 2018).
+STACKED = ("stacked-mnist",)
+STACKED_SAMPLES = 26_000
+
+
+def stacked_modes(images: torch.Tensor) -> dict[str, float]:
+    """Modes (of 1,000) and KL(mode histogram ‖ uniform) of (N, 3, H, W) Stacked-MNIST images: each
+    channel is read as a digit, mode = 100·r + 10·g + b."""
+    clf = builtin_classifier("mnist")
+    n, c, h, w = images.shape
+    digits = clf.predict(images.reshape(n * c, 1, h, w)).view(n, c)
+    mode = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    counts = torch.bincount(mode, minlength=1000).double()
+    p = counts[counts > 0] / n
+    return {"modes": float((counts > 0).sum()), "n_modes": 1000.0, "reverse_kl": float((p * (p * 1000).log()).sum())}
+
+
 # ---------------------------------------------------------------------------------------------
 # The judge: a classifier for the run's data
 
 
-def judge_for(data: Dataset, cache_dir: Path | None = None,
-              progress: Callable[[str], None] | None = None) -> tuple[Classifier | None, str]:
-    """(classifier, description) for a dataset, or (None, why there is none).
+def judge_for(data: Dataset, cache_dir: Path | None = None, progress: Callable[[str], None] | None = None,
+              label_free: bool = True) -> tuple[Classifier | FeatureExtractor | None, str]:
+    """(judge, description) for a dataset, or (None, why there is none). A judge has `features(x)`.
 
-    A user dataset with labels gets a classifier trained on its own training split, cached as
-    `cache_dir/classifier.pt` and reused while the dataset keeps its size and classes.
+    A built-in set has its shipped classifier. A user dataset with labels gets a classifier trained
+    on its own training split, cached as `cache_dir/classifier.pt` and reused while the dataset keeps
+    its size and classes. Any other image set gets label-free features trained on it (features.py).
     """
     if data.kind != "image":
         return None, "2-D points have no image features; they are scored by modes"
     clf = builtin_classifier(data.name)
     if clf is not None:
         return clf, f"the built-in {data.name} classifier ({100 * clf.held_out_accuracy:.1f}% on held-out images)"
-    if data.labels is None or len(data.classes) < 2:
-        return None, ("no classifier for this dataset and no labels to train one on "
-                      "(a folder with one sub-folder per class has them)")
-    counts = torch.bincount(data.labels, minlength=len(data.classes))
-    if int(counts.min()) < MIN_PER_CLASS:
+    counts = torch.bincount(data.labels, minlength=len(data.classes)) if data.labels is not None and len(data.classes) >= 2 else None
+    if counts is None or int(counts.min()) < MIN_PER_CLASS:
+        if label_free:
+            return label_free_judge(data, cache_dir, progress)
+        if counts is None:
+            return None, "no classifier for this dataset and no labels to train one on (a folder with one sub-folder per class has them)"
         return None, f"too few labelled images to train a classifier ({int(counts.min())} in the smallest class; need {MIN_PER_CLASS})"
     key = {"dataset": str(data.name), "n": len(data), "classes": list(data.classes), "shape": list(data.x.shape[1:])}
     cached = cache_dir / "classifier.pt" if cache_dir is not None else None
@@ -104,6 +125,12 @@ def judge_for(data: Dataset, cache_dir: Path | None = None,
     if cached is not None:
         save_classifier(clf, cached)
     return clf, f"a classifier trained on this dataset's labels ({100 * clf.held_out_accuracy:.1f}% on held-out images)"
+
+
+def label_free_judge(data: Dataset, cache_dir: Path | None = None,
+                     progress: Callable[[str], None] | None = None) -> tuple[FeatureExtractor, str]:
+    fx = features_for(data, cache_dir, progress)
+    return fx, f"label-free features trained on this dataset ({fx.meta.get('steps', 0)} self-supervised steps)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,8 +172,13 @@ def score_generator(req) -> Evaluation:
             out.values.update(modes=float(m["modes"]), n_modes=float(m["n_modes"]),
                               high_quality=m["high_quality"], reverse_kl=m["reverse_kl"])
             out.seconds["modes"] = time.perf_counter() - t0
+        elif gen.kind == "image" and req.data().name in STACKED:
+            t0 = time.perf_counter()
+            imgs, _ = _sample(gen, STACKED_SAMPLES, seed)
+            out.values.update(stacked_modes(imgs))
+            out.seconds["modes"] = time.perf_counter() - t0
         else:
-            out.unavailable["modes"] = "needs a 2-D point set with known modes (ring8, grid25)"
+            out.unavailable["modes"] = "needs a set with known modes (ring8, grid25, stacked-mnist)"
 
     wanted = [m for m in metrics if m in FEATURE_METRICS or m == "tstr"]
     clf = data = None
@@ -164,7 +196,9 @@ def score_generator(req) -> Evaluation:
         _feature_scores(out, gen, data, clf, metrics, n, seed, say)
 
     if "tstr" in metrics and clf is not None:
-        if not gen.num_classes:
+        if not isinstance(clf, Classifier):
+            out.unavailable["tstr"] = "needs a labelled dataset to test on"
+        elif not gen.num_classes:
             out.unavailable["tstr"] = "needs a conditional model (one that takes a class, like cgan-mnist)"
         elif data.labels is None:
             out.unavailable["tstr"] = "needs a labelled dataset to test on"
@@ -200,6 +234,9 @@ def _feature_scores(out: Evaluation, gen, data: Dataset, clf: Classifier, metric
         out.values["kid_floor"], _ = M.kernel_inception_distance(fa, fb, subset_size=size, seed=seed)
 
     def score():
+        if not isinstance(clf, Classifier):
+            out.unavailable["is"] = "needs a classifier (a built-in set, or class sub-folders); label-free features have no classes"
+            return
         head = clf.net.head.eval()
         with torch.inference_mode():
             out.values["is"], out.values["is_std"] = M.classifier_score(head(ff))

@@ -141,7 +141,7 @@ def _score(result: SyntheticDataset, checkpoint, u8: torch.Tensor, labels: torch
     if data.labels is None:
         result.tstr_note = "no TSTR: the run's dataset has no labels to test on"
         return
-    clf, judge = judge_for(data)
+    clf, judge = judge_for(data, label_free=False)  # TSTR needs a classifier of the real classes
     if clf is None:
         result.tstr_note = f"no TSTR: {judge}"
         return

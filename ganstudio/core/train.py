@@ -191,7 +191,8 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
             else:
                 run.ensure_new()
         device = device or resolve_device(cfg.device)
-        data = data or FAMILIES.get(cfg.family).load_data(cfg, seed=cfg.seed)
+        family = FAMILIES.get(cfg.family)
+        data = family.fit_data(cfg, data) if data is not None else family.load_data(cfg, seed=cfg.seed)
         threads = (cfg.threads, threads_text(cfg.threads, f"threads = {cfg.threads}")) if cfg.threads else auto_threads(data)
         torch.set_num_threads(threads[0])
         trainer = Session(cfg, data, device, ctx)
@@ -264,7 +265,7 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
 
     yield RunStarted(
         step=trainer.step, run_dir=str(run.path), total_steps=cfg.steps, device=str(device), config=cfg.to_dict(),
-        dataset=data.summary(), skipped=data.skipped_report(), resumed=resume,
+        dataset=data.fit_summary(), skipped=data.skipped_report(), resumed=resume,
         centers=None if getattr(data, "centers", None) is None else np.asarray(data.centers, np.float64),
         threads=threads if device.type == "cpu" else "",
     )
@@ -348,6 +349,9 @@ def _run_loop(cfg, run: RunDir, control: Control, trainer: Session, data: Datase
         for r in results:
             yield Evaluated(step=r["step"], checkpoint=r["checkpoint"], values=r["values"], seconds=r["seconds"],
                             best=r["best"], error=r["error"])
+            warning = monitor.check_evaluation(r["step"], r["values"] or {})
+            if warning:
+                yield warning
 
     if trainer.step == 0:
         yield from sample()

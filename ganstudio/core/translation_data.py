@@ -48,6 +48,9 @@ class TranslationData:
             text += f", {_plural(len(self.problems), 'pairing problem')}"
         return text
 
+    def fit_summary(self) -> str:
+        return self.summary()
+
     def skipped_report(self, limit: int = 10) -> str:
         return _skipped_report(self.skipped, self.source, limit)
 

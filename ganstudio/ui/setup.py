@@ -362,7 +362,33 @@ class SetupPanel(QWidget):
             self.dataset_combo.insertItem(len(self._builtin_names), value)
         self.dataset_combo.setCurrentText(value)
         if inspect:
+            self._fit_preset_to(value)
             self.inspect_dataset()
+
+    def _fit_preset_to(self, dataset: str) -> None:
+        """A user's own folder or file picked: a generator preset made for a built-in set gives way to the
+        default recipe for own images; any preset drops the size and channels it set for its own data."""
+        from ganstudio.core.config import OWN_IMAGES_PRESET, PRESETS, apply_overrides, default_preset
+
+        name = self._preset_combo.currentText()
+        preset = PRESETS.get(name) if name in PRESETS else None
+        if preset is None or dataset in self._builtin_names:
+            return
+        if preset.family == PRESETS.get(OWN_IMAGES_PRESET).family and not name.startswith(OWN_IMAGES_PRESET):
+            name = default_preset(dataset, str(self.values().get("device", "auto")))
+            self._preset_combo.blockSignals(True)
+            self._preset_combo.setCurrentText(name)
+            self._preset_combo.blockSignals(False)
+            preset = PRESETS.get(name)
+            self.set_config(apply_overrides(preset.config(), {"dataset": dataset}))
+        values = self.values()
+        try:
+            cfg = apply_overrides(preset.config(), {**values, "dataset": dataset})
+        except Exception:  # noqa: BLE001  (a half-typed field: leave the form as the user has it)
+            return
+        refit = preset.refit(cfg)
+        if refit is not cfg:
+            self.set_config(refit)
 
     def _on_dataset_combo_activated(self, index: int) -> None:
         text = self.dataset_combo.itemText(index)
@@ -396,7 +422,23 @@ class SetupPanel(QWidget):
             from ganstudio.core.families import FAMILIES
 
             cfg = apply_overrides(TrainConfig(family=values["family"]), values)
-            return FAMILIES.get(cfg.family).load_data(cfg)
+            data = FAMILIES.get(cfg.family).load_data(cfg)
+            try:  # three real steps timed: what the user plans the run by
+                from ganstudio.core.loop import seconds_per_100_steps
+                from ganstudio.core.train import auto_threads, resolve_device
+
+                torch_threads = cfg.threads or auto_threads(data)[0]
+                import torch
+
+                old = torch.get_num_threads()
+                torch.set_num_threads(torch_threads)
+                try:
+                    data.pace = seconds_per_100_steps(cfg, data, resolve_device(cfg.device))
+                finally:
+                    torch.set_num_threads(old)
+            except Exception:  # noqa: BLE001  (no estimate is no reason to refuse the dataset; Train says what is wrong)
+                data.pace = None
+            return data
 
         # the result (or the exception, reported in the panel) comes back on the GUI thread
         in_background(self, work, lambda result: self._on_relay_done(token, (result, (spec, size, ch))), "ganstudio-inspect")
@@ -411,7 +453,10 @@ class SetupPanel(QWidget):
             self.dataset_inspected.emit(None)
             return
         self.dataset = result
-        text = result.summary()
+        text = result.fit_summary()
+        pace = getattr(result, "pace", None)
+        if pace:
+            text += f"; about {pace:.0f} s per 100 steps here"
         for problem in getattr(result, "problems", [])[:5]:
             text += f"<br><span style='color:#b9770e'>{problem}</span>"
         if getattr(result, "classes", None):

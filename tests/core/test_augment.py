@@ -87,3 +87,39 @@ def test_unknown_policy_lists_valid_ones():
 def test_points_are_rejected():
     with pytest.raises(ValueError, match=r"needs images \(N, C, H, W\)"):
         diff_augment(torch.zeros(5, 2), "translation")
+
+
+def test_adaptive_augmentation_follows_ds_overfitting_and_resumes_exactly():
+    from ganstudio.core.augment import AdaptiveAugment
+
+    ada = AdaptiveAugment(0.6, "translation,color")
+    x = torch.rand(64, 3, 16, 16) * 2 - 1
+    assert ada(x) is x  # p starts at 0: nothing is augmented
+    for _ in range(40):  # D right about every real image: it is memorising them
+        ada.observe(torch.ones(64))
+    assert ada.p == pytest.approx(40 * 64 / ada.SPEED_IMAGES)
+    torch.manual_seed(0)
+    out = ada(x)
+    changed = (out != x).flatten(1).any(1).float().mean()
+    assert 0.0 < changed < 0.5  # about p of the images, each all or nothing
+    saved = ada.state_dict()
+    for _ in range(400):  # D right only half the time, below the target: p falls back to 0
+        ada.observe(torch.cat([torch.ones(32), -torch.ones(32)]))
+    assert ada.p == 0.0
+    again = AdaptiveAugment(0.6, "translation,color")
+    again.load_state_dict(saved)
+    assert again.p == pytest.approx(40 * 64 / ada.SPEED_IMAGES)
+
+
+def test_ada_needs_a_policy_and_trains(tmp_path, tiny_overrides):
+    from ganstudio.core.config import PRESETS, apply_overrides, validate
+    from ganstudio.core.errors import ConfigError
+    from ganstudio.core.events import StepMetrics
+    from ganstudio.core.train import iter_train
+
+    with pytest.raises(ConfigError, match="ada_target: adaptive augmentation applies the diffaugment policy"):
+        validate(apply_overrides(PRESETS.get("dcgan-mnist").config(), {"ada_target": 0.6}))
+    cfg = apply_overrides(PRESETS.get("own-images").config(), {**tiny_overrides, "dataset": "mnist", "steps": 8,
+                                                             "ada_target": 0.6, "eval_every": 0})
+    steps = [e for e in iter_train(cfg, tmp_path / "run") if isinstance(e, StepMetrics)]
+    assert all("aug/p" in e.values and 0.0 <= e.values["aug/p"] <= 1.0 for e in steps)

@@ -72,3 +72,17 @@ def test_wgan_presets_use_the_papers_defaults():
     assert (clip.loss, clip.optimizer, clip.lr_d, clip.clip_value, clip.n_critic) == ("wgan", "rmsprop", 5e-5, 0.01, 5)
     gp = PRESETS.get("wgan-gp-fashion").config()
     assert (gp.loss, gp.gp_weight, gp.n_critic, gp.lr_d, gp.beta1, gp.beta2) == ("wgan-gp", 10.0, 5, 1e-4, 0.0, 0.9)
+
+
+def test_a_users_folder_gets_the_own_images_recipe_and_presets_drop_the_size_of_their_own_data(tmp_path):
+    from ganstudio.core.config import default_preset
+
+    assert default_preset(None) == default_preset("mnist") == default_preset("ring8") == "dcgan-mnist"
+    assert default_preset(str(tmp_path), "cpu") == "own-images"
+    p2p = PRESETS.get("pix2pix-edges2fashion")
+    own = apply_overrides(p2p.config(), {"dataset": str(tmp_path)})
+    assert own.image_size == 32 and p2p.refit(own).image_size == 0  # another dataset keeps its own size
+    assert p2p.refit(own, {"image_size"}).image_size == 32  # ... unless the user asked for this one
+    assert p2p.refit(p2p.config()) == p2p.config()  # the preset's own data keeps the preset's size
+    cfg = PRESETS.get("own-images").config()
+    assert cfg.options.model == "dcgan" and cfg.options.loss == "rpgan-r1r2" and cfg.options.g_width == 0

@@ -8,6 +8,8 @@ import struct
 import warnings
 import zlib
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -129,14 +131,14 @@ def test_grid25_centres_and_sigma():
 
 
 def test_list_datasets_names_and_resources():
-    assert [n for n, _ in list_datasets()] == ["mnist", "fashion", "animals", "ring8", "grid25"]
+    assert [n for n, _ in list_datasets()] == ["mnist", "fashion", "animals", "stacked-mnist", "ring8", "grid25"]
     assert all(desc for _, desc in list_datasets())
     assert (resources_dir() / "datasets" / "mnist_5k.npz").is_file()
 
 
 def test_missing_path_lists_builtins(tmp_path):
     with pytest.raises(DataError, match=r"no such dataset or path: .*nothing_here; built-in datasets: mnist, "
-                                        r"fashion, animals, ring8, grid25"):
+                                        r"fashion, animals, stacked-mnist, ring8, grid25"):
         load_dataset(str(tmp_path / "nothing_here"))
 
 
@@ -393,3 +395,33 @@ def test_bad_arguments_and_ambiguous_idx_folder_are_refused(tmp_path):
     write_idx(tmp_path, prefix="t10k")
     with pytest.raises(DataError, match=r"holds 2 IDX image files \(t10k-images-idx3-ubyte.gz, train-images"):
         load_dataset(str(tmp_path))
+
+
+def test_stacked_mnist_is_three_real_digits_as_colour_channels_the_same_every_time():
+    from ganstudio.core.data import STACKED_N
+    from ganstudio.core.scoring import stacked_modes
+
+    d = load_dataset("stacked-mnist")
+    again = load_dataset("stacked-mnist", seed=7)
+    assert d.x.shape == (STACKED_N, 3, 28, 28) and d.labels is None and torch.equal(d.x, again.x)
+    mnist = load_dataset("mnist").x[:, 0]
+    for channel in range(3):  # each channel is one real digit image, untouched
+        assert any(torch.equal(d.x[0, channel], m) for m in mnist)
+    real = stacked_modes(d.x[:12000])
+    assert real["modes"] == 1000 and real["reverse_kl"] < 0.05  # what a perfect generator scores
+    collapsed = stacked_modes(d.x[:1].expand(500, -1, -1, -1))
+    assert collapsed["modes"] == 1 and collapsed["reverse_kl"] == pytest.approx(math.log(1000))
+
+
+def test_folder_summary_says_what_the_files_were_and_what_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 4), dtype=np.uint8), "RGBA").save(tmp_path / f"{i}.png")
+    d = load_dataset(str(tmp_path))
+    assert d.fit_summary() == "4 images 64×64 RGBA → trained at 64×64 RGB on white"
+    small = d.resized(24, "64 px → 24 px, for a test")
+    assert small.x.shape == (4, 3, 24, 24) and small.fit_summary().endswith("(64 px → 24 px, for a test)")
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (90, 120), dtype=np.uint8), "L").save(tmp_path / f"g{i}.png")
+    mixed = load_dataset(str(tmp_path))
+    assert mixed.fit_summary().startswith("6 images 64×64 to 120×90 RGBA and grayscale → trained at 64×64 RGB on white (mixed sizes")

@@ -39,7 +39,7 @@ def test_an_untrained_generator_scores_far_from_real_next_to_the_real_floor(cgan
     assert v["is_real"] > 3 > v["is"] >= 1
     assert v["precision"] < 0.2 and v["coverage"] < 0.2
     assert v["diversity"] < v["diversity_real"]
-    assert ev.unavailable == {"modes": "needs a 2-D point set with known modes (ring8, grid25)"}
+    assert ev.unavailable == {"modes": "needs a set with known modes (ring8, grid25, stacked-mnist)"}
     assert set(ev.seconds) >= {"features", "fd", "kid", "is", "pr", "diversity"}
 
 
@@ -62,14 +62,26 @@ def test_tstr_needs_a_conditional_model(tmp_path, tiny_overrides):
     assert "conditional" in ev.unavailable["tstr"]
 
 
-def test_user_data_without_labels_says_features_are_missing(tmp_path):
+def test_user_data_without_labels_gets_label_free_features_trained_once_and_cached(tmp_path, monkeypatch):
+    from ganstudio.core import features
+
+    monkeypatch.setattr(features, "STEPS", 5)
     folder = tmp_path / "flat"
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i in range(12):
         Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
-    clf, why = judge_for(load_dataset(str(folder)))
-    assert clf is None and "no labels" in why
+    data = load_dataset(str(folder))
+    fx, why = judge_for(data, tmp_path)
+    assert isinstance(fx, features.FeatureExtractor) and "label-free" in why
+    assert fx.features(data.x).shape == (12, features.FEATURES)
+    stamp = (tmp_path / "features.pt").stat().st_mtime_ns
+    again, _ = judge_for(data, tmp_path)
+    assert (tmp_path / "features.pt").stat().st_mtime_ns == stamp  # reused, not retrained
+    assert torch.equal(again.features(data.x), fx.features(data.x))
+    # without label-free features (TSTR wants a classifier) it says why there is no judge
+    none, why = judge_for(data, label_free=False)
+    assert none is None and "no labels" in why
 
 
 def test_user_data_with_labels_gets_a_classifier_trained_once_and_cached(tmp_path):
@@ -135,3 +147,19 @@ def test_training_with_eval_every_scores_in_the_background_and_keeps_the_best(tm
     from ganstudio.core.checkpoint import load_checkpoint
 
     assert load_checkpoint(ckpts / "best.pt")["step"] == best.step  # best.pt is the lowest-FD checkpoint
+
+
+def test_a_collapsed_generator_is_warned_about_at_the_first_evaluation(tmp_path, tiny_overrides):
+    from ganstudio.core.events import Evaluated, HealthWarning
+    from ganstudio.core.health import HealthMonitor
+
+    # two steps of training: every sample is the same grey blob, whatever its noise
+    cfg = apply_overrides(PRESETS.get("dcgan-mnist").config(), {**tiny_overrides, "steps": 2, "eval_every": 2})
+    events = list(iter_train(cfg, tmp_path / "run"))
+    first = next(i for i, e in enumerate(events) if isinstance(e, Evaluated))
+    after = events[first + 1]
+    assert isinstance(after, HealthWarning) and after.kind == "mode_collapse" and "cover" in after.message
+    # a healthy evaluation (real images against real images) raises nothing
+    monitor = HealthMonitor(cfg, "prob", None)
+    assert monitor.check_evaluation(10, {"diversity": 9.0, "diversity_real": 10.0, "coverage": 0.9}) is None
+    assert monitor.check_evaluation(20, {"diversity": 1.0, "diversity_real": 10.0, "coverage": 0.9}) is not None

@@ -22,7 +22,7 @@ def close(a, b):
 
 
 def test_registry_and_flags():
-    assert LOSSES.names() == ["minimax", "ns", "lsgan", "hinge", "wgan", "wgan-gp", "r1"]
+    assert LOSSES.names() == ["minimax", "ns", "lsgan", "hinge", "wgan", "wgan-gp", "r1", "rpgan-r1r2"]
     flags = {n: (l.output, l.penalty, l.clip, l.supports_label_smoothing) for n, l in LOSSES.items()}
     assert flags == {
         "minimax": ("prob", None, False, True),
@@ -32,7 +32,9 @@ def test_registry_and_flags():
         "wgan": ("critic", None, True, False),
         "wgan-gp": ("critic", "gp", False, False),
         "r1": ("prob", "r1", False, True),
+        "rpgan-r1r2": ("critic", "r1r2", False, False),
     }
+    assert [n for n, l in LOSSES.items() if l.relativistic] == ["rpgan-r1r2"]
     assert all(isinstance(l, Loss) and l.name == n and l.why.endswith(".") for n, l in LOSSES.items())
     with pytest.raises(UnknownNameError, match="valid: minimax, ns"):
         LOSSES.get("relativistic")
@@ -74,6 +76,16 @@ def test_bce_d_loss_by_hand_and_label_smoothing():
     assert not close(ns.d_loss(r, f, 0.9), ns.d_loss(r, f))
 
 
+def test_relativistic_pairing_compares_each_fake_with_its_real():
+    rp = LOSSES.get("rpgan-r1r2")
+    assert close(rp.d_loss(t(0, 0), t(0, 0)), LOG2) and close(rp.g_loss(t(0, 0), t(0, 0)), LOG2)
+    # D: softplus(fake - real) per pair; a pair with real far above its fake costs D nothing
+    assert close(rp.d_loss(t(10.0, 0.0), t(-10.0, 0.0)), (math.log1p(math.exp(-20.0)) + LOG2) / 2)
+    # only the differences matter: shifting every logit leaves both losses unchanged
+    assert close(rp.d_loss(t(1.0, 2.0), t(0.5, 3.0)), rp.d_loss(t(6.0, 7.0), t(5.5, 8.0)))
+    assert close(rp.g_loss(t(0.5, 3.0), t(1.0, 2.0)), (math.log1p(math.exp(0.5)) + math.log1p(math.exp(-1.0))) / 2)
+
+
 def test_lsgan_values():
     ls = LOSSES.get("lsgan")
     assert close(ls.d_loss(t(1, 0), t(0, 1)), 0.5 * 0.5 + 0.5 * 0.5)
@@ -96,14 +108,14 @@ def test_wgan_values():
         assert close(w.g_loss(t(-1.0, 0.0)), 0.5)
 
 
-@pytest.mark.parametrize("name", ["minimax", "ns", "lsgan", "hinge", "wgan", "wgan-gp", "r1"])
+@pytest.mark.parametrize("name", ["minimax", "ns", "lsgan", "hinge", "wgan", "wgan-gp", "r1", "rpgan-r1r2"])
 def test_saturated_logits_stay_finite(name):
     loss = LOSSES.get(name)
     for rv, fv in [(100.0, -100.0), (-100.0, 100.0), (100.0, 100.0), (-100.0, -100.0)]:
         r = t(rv, rv).requires_grad_()
         f = t(fv, fv).requires_grad_()
         d = loss.d_loss(r, f, 0.9)
-        g = loss.g_loss(f)
+        g = loss.g_loss(f, r) if loss.relativistic else loss.g_loss(f)
         d.backward()
         g.backward()
         assert torch.isfinite(d) and torch.isfinite(g), (rv, fv)

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from ganstudio.core.blocks import MinibatchDiscrimination, MinibatchStd, apply_spectral_norm
-from ganstudio.core.models import MODEL_WHY, MODELS, ModelSpec, build_models
+from ganstudio.core import resgan  # noqa: F401  (registers resnet)
+from ganstudio.core.models import MODEL_WHY, MODELS, ModelSpec, build_models, check_image_size, nearest_size, supported_sizes
 from ganstudio.core.registry import UnknownNameError
 
 
@@ -18,7 +19,7 @@ def _n_params(m):
 
 
 def test_registry_names_and_tooltips():
-    assert MODELS.names() == ["mlp", "dcgan", "dcgan-tf"]
+    assert MODELS.names() == ["mlp", "dcgan", "dcgan-tf", "resnet"]
     assert set(MODEL_WHY) == set(MODELS.names())
     assert all(s.endswith(".") for s in MODEL_WHY.values())
 
@@ -28,6 +29,8 @@ IMAGE_CASES = [
     ("mlp", 28, 32), ("mlp", 32, 32), ("mlp", 64, 32),
     ("dcgan", 28, 16 * 7 * 7), ("dcgan", 32, 32 * 4 * 4), ("dcgan", 64, 64 * 4 * 4),
     ("dcgan-tf", 28, 128 * 7 * 7),
+    ("dcgan", 16, 16 * 4 * 4), ("dcgan", 56, 32 * 7 * 7),
+    ("resnet", 24, 32 * 6 * 6), ("resnet", 28, 32 * 7 * 7), ("resnet", 40, 64 * 5 * 5), ("resnet", 64, 64 * 4 * 4),
 ]
 
 
@@ -41,9 +44,11 @@ def test_image_models_shapes_and_ranges(name, size, n_feat, channels, num_classe
     G, D = build_models(name, spec)
     assert G.z_dim == 16
     y = _labels(3, 10) if num_classes else None
-    x = G(torch.randn(3, 16), y)
+    z = torch.randn(3, 16)
+    x = G(z, y)
     assert x.shape == (3, channels, size, size) == (3, *G.out_shape)
-    assert x.abs().max() <= 1.0  # tanh output
+    assert G.eval()(z, y).abs().max() <= 1.0  # tanh output, or resnet's linear one clamped outside training
+    G.train()
     logits, feats = D(x, y, features=True)
     assert logits.shape == (3,) and feats.shape == (3, n_feat)
     if name == "dcgan-tf":  # its fixed Dropout(0.3) draws new masks in training and is off in eval
@@ -230,7 +235,8 @@ def test_minibatch_layers_in_d(minibatch, name, n):
 
 
 @pytest.mark.parametrize("name,spec,message", [
-    ("dcgan", ModelSpec(image_size=48), "dcgan supports image_size 28, 32 or 64, not 48"),
+    ("dcgan", ModelSpec(image_size=48), "dcgan builds at image_size 8, 14, 16, 28, 32, 56, 64, 112, 128, 224, 256; not 48 (nearest: 56"),
+    ("resnet", ModelSpec(image_size=25), "resnet builds at image_size 16, 20, 24, 28,"),
     ("dcgan-tf", ModelSpec(image_size=32), "dcgan-tf is the 28-px TensorFlow tutorial model"),
     ("dcgan", ModelSpec(kind="points"), "dcgan is an image model; use 'mlp' for kind='points'"),
     ("mlp", ModelSpec(kind="voxels"), "kind must be 'image' or 'points'"),
@@ -248,7 +254,7 @@ def test_bad_specs_name_the_problem(name, spec, message):
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(UnknownNameError, match="mlp, dcgan, dcgan-tf"):
+    with pytest.raises(UnknownNameError, match="mlp, dcgan, dcgan-tf, resnet"):
         build_models("stylegan", ModelSpec())
 
 
@@ -271,3 +277,29 @@ def test_fast_dropout_keeps_the_distribution_of_nn_dropout():
     assert torch.allclose(y[y > 0], torch.full_like(y[y > 0], 1 / 0.7))
     assert abs(y.mean().item() - 1.0) < 0.01  # expectation preserved
     assert torch.equal(drop.eval()(x), x)
+
+
+def test_a_size_a_model_cannot_build_goes_to_the_nearest_one_it_can():
+    assert supported_sizes("mlp") is None and nearest_size("mlp", 37) == 37
+    assert nearest_size("dcgan-tf", 64) == 28
+    assert nearest_size("dcgan", 25) == 28 and nearest_size("dcgan", 64) == 64 and nearest_size("dcgan", 100) == 112
+    assert nearest_size("resnet", 25) == 24 and nearest_size("resnet", 37) == 40 and nearest_size("resnet", 64) == 64
+    for name in ("dcgan", "resnet"):
+        for size in range(8, 300):
+            check_image_size(name, nearest_size(name, size))  # the nearest size is always one it accepts
+        for size in (25, 37, 99):
+            near = nearest_size(name, size)
+            G, D = build_models(name, ModelSpec(channels=3, image_size=near, g_width=4, d_width=4))
+            x = G(torch.randn(2, 100))
+            assert x.shape == (2, 3, near, near) and D(x).shape == (2,)
+
+
+def test_resnet_blocks_start_as_the_identity_and_have_no_normalisation():
+    G, D = build_models("resnet", ModelSpec(channels=3, image_size=32, g_width=8, d_width=8))
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm)) for m in [*G.modules(), *D.modules()])
+    blocks = [m for m in G.modules() if isinstance(m, resgan.ResBlock)]
+    x = torch.randn(2, blocks[0].conv1.in_channels, 4, 4)
+    assert blocks and torch.equal(blocks[0](x), x)
+    # each sample is computed on its own: one image alone equals the same image in a batch
+    z = torch.randn(4, 100)
+    assert torch.allclose(G(z[:1]), G(z)[:1], atol=1e-6)

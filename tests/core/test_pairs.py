@@ -282,3 +282,32 @@ def test_deterministic_and_explicit_size_channels(tmp_path):
         load_translation_data(str(root), channels=2)
     e = load_translation_data("edges2fashion", image_size=32, channels=3)
     assert e.a.shape == (9000, 3, 32, 32) and np.isin(e.a.unique().numpy(), [-1.0, 1.0]).all()
+
+
+# --- held-out split of a user's folder ------------------------------------------------------------
+
+
+def test_user_folder_holds_out_a_tenth_of_its_pairs_the_same_every_time(tmp_path):
+    root = paired_folder(tmp_path / "s", n=25)
+    d = load_translation_data(str(root))
+    assert len(d.a) == len(d.b) == 23 and len(d.held_out_a) == len(d.held_out_b) == 2
+    assert "(+2 held out)" in d.summary()
+    train = {value(x) for x in d.a}
+    held = [value(x) for x in d.held_out_a]
+    assert not train & set(held) and train | set(held) == {10 * i for i in range(25)}
+    # a held-out pair is still a pair: B's red channel is twice A's value
+    assert [round(((float(x[0].mean()) + 1) * 127.5)) for x in d.held_out_b] == [2 * v for v in held]
+    again = load_translation_data(str(root))
+    assert torch.equal(again.held_out_a, d.held_out_a)
+
+
+def test_unpaired_user_folders_hold_out_each_side_and_tiny_sets_keep_everything(tmp_path):
+    for i in range(30):
+        gray(tmp_path / "u" / "A" / f"horse{i}.png", i)
+    for i in range(40):
+        gray(tmp_path / "u" / "B" / f"zebra{i}.png", 100 + i)
+    d = load_translation_data(str(tmp_path / "u"))
+    assert not d.paired and (len(d.a), len(d.held_out_a), len(d.b), len(d.held_out_b)) == (27, 3, 36, 4)
+    assert "(+3 / +4 held out)" in d.summary()
+    small = load_translation_data(str(paired_folder(tmp_path / "small", n=8)))
+    assert small.held_out_a is None and len(small.a) == 8  # too few to spare any

@@ -64,3 +64,21 @@ def test_eval_prints_the_familys_table_and_honours_dataset(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
     with pytest.raises(EvalError, match="unknown metric fd for a pix2pix model"):
         evaluate(ckpt, ("fd",))
+
+
+def test_a_user_folder_is_scored_on_its_held_out_pairs(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "pairs"
+    for i in range(30):
+        for side, v in (("A", 4 * i), ("B", 255 - 4 * i)):
+            (root / side).mkdir(parents=True, exist_ok=True)
+            Image.new("L", (32, 32), v).save(root / side / f"{i:02d}.png")
+    ckpt = _train("pix2pix-edges2fashion", tmp_path / "p2p", dataset=str(root), g_width=8, d_width=8)
+    ev = evaluate(ckpt, ("l1",))
+    data = load_translation_data(str(root))
+    G = load_translator(str(ckpt), "AtoB")[0]
+    with torch.inference_mode():
+        l1 = (G(data.held_out_a).clamp(-1, 1) - data.held_out_b).abs().mean().item()
+    assert ev.n == 3 and "3 held-out images" in ev.subject
+    assert ev.values["l1"] == pytest.approx(l1, rel=1e-5)

@@ -144,6 +144,12 @@ class Family:
         raise NotImplementedError
 
     @classmethod
+    def fit_data(cls, cfg, data):
+        """`data` made fit for the networks `cfg` builds (images resized to a side the model builds at,
+        with the reason in the data's summary); already-fitting data is returned as it is."""
+        return data
+
+    @classmethod
     def check(cls, cfg) -> None:
         """Raise ConfigError for option values that do not belong together (fields are already typed)."""
 

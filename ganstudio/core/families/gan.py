@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudio.core import health, scoring
-from ganstudio.core.augment import DIFFAUG_POLICIES, diff_augment
+from ganstudio.core import health, resgan, scoring  # noqa: F401  (resgan registers the resnet model)
+from ganstudio.core.augment import DIFFAUG_POLICIES, AdaptiveAugment, diff_augment
 from ganstudio.core.batches import BatchSampler
 from ganstudio.core.errors import ConfigError
 from ganstudio.core.families.base import Entry, Family, OptGroup, Phase, Port, Preview, Signature, Terms, register
 from ganstudio.core.losses import LOSSES, gradient_penalty, r1_penalty
-from ganstudio.core.models import MODELS, ModelSpec, build_models, check_image_size
+from ganstudio.core.models import MODELS, ModelSpec, build_models, check_image_size, nearest_size
 from ganstudio.core.options import option
 from ganstudio.core.sampling import conditional_labels, grid_columns, make_grid, scatter_plot
 
@@ -27,19 +27,21 @@ class GANOptions:
     conditional: bool = option(False, "model", "Feed class labels to G and D (conditional GAN, Mirza & Osindero 2014) so you can ask for a class.")
     cond_d: str = option("projection", "model", "How D sees the label: projection (Miyato & Koyama 2018) is more stable than concatenating it to the input.", choices=("projection", "concat"))
     z_dim: int = option(100, "model", "Size of the noise vector G turns into a sample.", minimum=1)
-    g_width: int = option(64, "model", "Base width of G; wider learns more detail but trains slower.", minimum=1)
-    d_width: int = option(64, "model", "Base width of D; keep it close to G's so neither overpowers the other.", minimum=1)
+    g_width: int = option(64, "model", "Base width of G; wider learns more detail but trains slower. 0 = sized to the images: 64 up to 32 px, halved each time the side doubles, so a step costs about the same at any size.", minimum=0)
+    d_width: int = option(64, "model", "Base width of D; keep it close to G's so neither overpowers the other. 0 = sized to the images, as for g_width.", minimum=0)
     d_batchnorm: bool = option(False, "model", "BatchNorm in D's hidden layers (DCGAN); must stay off for WGAN-GP, whose penalty is per-sample.")
     d_dropout: float = option(0.0, "model", "Dropout in an MLP D: noise that keeps D from memorising the training set.", minimum=0.0, below=1.0)
     loss: str = option("ns", "loss", "The adversarial objective.", choices="loss")
     gp_weight: float = option(10.0, "loss", "λ of the WGAN-GP gradient penalty (Gulrajani et al. 2017 use 10).", minimum=0.0, live=True)
-    r1_gamma: float = option(10.0, "loss", "γ of the R1 penalty on D's gradient at real data (Mescheder et al. 2018).", minimum=0.0, live=True)
+    r1_gamma: float = option(10.0, "loss", "γ of the R1 penalty on D's gradient at real data (Mescheder et al. 2018), and of R2 at fake data for rpgan-r1r2.", minimum=0.0, live=True)
+    penalty_every: int = option(1, "loss", "Apply the gradient penalty (GP, R1, R2) every this many D steps, weighted by as many (lazy regularisation, Karras et al. 2020): the penalty's double backward is the dearest part of a D step, and its effect builds up slowly.", minimum=1, resume=True)
     clip_value: float = option(0.01, "loss", "WGAN weight clipping range: keeps the critic Lipschitz (Arjovsky et al. 2017 use 0.01).", minimum=0.0)
     n_critic: int = option(1, "optim", "D updates per G update: a critic must be near-optimal for its gradient to mean anything (WGAN: 5).", minimum=1, live=True)
     label_smoothing: float = option(0.0, "tricks", "One-sided label smoothing: real target 1-s (e.g. 0.1 → 0.9) stops D from becoming over-confident (Salimans et al. 2016).", minimum=0.0, below=1.0, live=True)
     instance_noise: float = option(0.0, "tricks", "Std of Gaussian noise added to D's real and fake inputs, annealed to 0: overlaps the two distributions so D's gradient stays useful (Sønderby et al. 2017).", minimum=0.0, live=True)
     spectral_norm: bool = option(False, "tricks", "Spectral normalisation of D's layers keeps D Lipschitz, a cheap and stable alternative to gradient penalties (Miyato et al. 2018).")
     diffaugment: str = option("", "tricks", "Differentiable augmentation of real and fake images seen by D (e.g. 'translation,cutout,color'): stops D overfitting small datasets (Zhao et al. 2020).")
+    ada_target: float = option(0.0, "tricks", "Adaptive augmentation (ADA, Karras et al. 2020): the diffaugment policy is applied to each image D sees with a probability that rises while D's verdicts on the training images are right more often than this target (the paper's 0.6) and falls below it, so a small folder gets heavy augmentation and a large one none. 0 = off (DiffAugment, when set, always applies).", minimum=0.0, below=1.0)
     minibatch: str = option("none", "tricks", "Let D see batch statistics so G cannot collapse to one mode: minibatch std (Karras 2018) or minibatch discrimination (Salimans 2016).", choices=("none", "std", "discrimination"))
     feature_matching: float = option(0.0, "tricks", "Weight of feature matching: G also matches the mean of D's features on real data, a steadier target than fooling D (Salimans et al. 2016). 0 = off.", minimum=0.0, live=True)
     aux_weight: float = option(0.0, "tricks", "AC-GAN (Odena et al. 2017): D also learns to name the class of real images, and G is rewarded when D names the class it was asked for; keeps a conditional GAN's classes apart (it is trained on real images only, so G is not pushed towards one easy-to-name look per class). 0 = off.", minimum=0.0)
@@ -64,15 +66,29 @@ def _unpack(out, kw: dict) -> tuple:
     return logits, feats, cls
 
 
+def auto_width(size: int) -> int:
+    """The base width for `size`-px images when g_width / d_width is 0: 64 up to 32 px, halved per doubling
+    (32 at 64 px, 16 at 128 px): the convolutions' cost per image stays about level."""
+    return max(16, min(64, 64 * 32 // max(1, size)))
+
+
 def model_spec(o: GANOptions, data) -> ModelSpec:
     if o.conditional and data.num_classes == 0:
         raise ConfigError(f"conditional: dataset {data.name} has no labels (use class sub-folders, or conditional=false)")
+    size = data.image_size or 0
     return ModelSpec(
-        kind=data.kind, channels=data.channels or 1, image_size=data.image_size or 0, z_dim=o.z_dim,
-        num_classes=data.num_classes if o.conditional else 0, g_width=o.g_width, d_width=o.d_width, cond_d=o.cond_d,
+        kind=data.kind, channels=data.channels or 1, image_size=size, z_dim=o.z_dim,
+        num_classes=data.num_classes if o.conditional else 0, g_width=o.g_width or auto_width(size or 32),
+        d_width=o.d_width or auto_width(size or 32), cond_d=o.cond_d,
         spectral_norm=o.spectral_norm, minibatch=o.minibatch, d_batchnorm=o.d_batchnorm, d_dropout=o.d_dropout,
         aux_classifier=o.conditional and o.aux_weight > 0,
     )
+
+
+# The default recipe for a user's own images (see the own-images preset); Stacked-MNIST is its own showcase.
+OWN_IMAGES = dict(dataset="stacked-mnist", model="dcgan", g_width=0, d_width=0, loss="rpgan-r1r2", r1_gamma=1.0,
+                  penalty_every=4, lr_g=2e-4, lr_d=2e-4, beta1=0.0, beta2=0.99, batch_size=64, ema=0.999,
+                  diffaugment="translation,color,cutout", ada_target=0.6, steps=3000, eval_every=1000, sample_every=250)
 
 
 def _mnist(**kw) -> dict:
@@ -88,8 +104,9 @@ class GAN(Family):
     summary = "A generator turns noise (and a class, when conditional) into samples; a discriminator tells them from real data (Goodfellow et al. 2014)."
     Options = GANOptions
     curves = {
-        "Loss": ("loss/d", "loss/g", "loss/gp", "loss/r1", "loss/aux_d", "loss/aux_g", "loss/mode_seeking", "loss/feature_matching"),
+        "Loss": ("loss/d", "loss/g", "loss/gp", "loss/r1", "loss/r2", "loss/aux_d", "loss/aux_g", "loss/mode_seeking", "loss/feature_matching"),
         "D output": ("d/real", "d/fake"),
+        "Augmentation": ("aug/p",),
     }
     ema_nets = ("G",)
     legacy_models = ("mlp", "dcgan", "dcgan-tf")
@@ -127,6 +144,14 @@ class GAN(Family):
                         steps=12000, log_every=50, sample_every=500, sample_count=512)),
         "dcgan-animals": ("DCGAN on Animal-MNIST silhouettes (bear … zebra).",
                           dict(dataset="animals", model="dcgan", loss="ns", batch_size=128, steps=3000)),
+        "own-images": ("The default recipe for your own images, sized for a CPU: any folder, any size, no flags. A DCGAN whose widths "
+                       "follow the image size, the relativistic pairing loss with R1 and R2 penalties (R3GAN, Huang et al. 2024; "
+                       "applied every 4th D step), Adam β (0, 0.99), an EMA of G, and adaptive augmentation (ADA) so D cannot memorise "
+                       "a small folder; a background evaluation on label-free features every 1,000 steps warns of collapse.",
+                       OWN_IMAGES),
+        "own-images-gpu": ("The default recipe for your own images, sized for a GPU: wider networks, larger batches, more steps.",
+                           {**OWN_IMAGES, "g_width": 64, "d_width": 64, "batch_size": 128, "steps": 20000, "penalty_every": 4,
+                            "eval_every": 2000}),
         "hinge-sn-fashion": ("Hinge loss with a spectrally normalised D and TTUR (Miyato et al. 2018; Heusel et al. 2017) on Fashion-MNIST.",
                              dict(dataset="fashion", model="dcgan", loss="hinge", spectral_norm=True, lr_g=1e-4, lr_d=4e-4,
                                   beta1=0.0, beta2=0.9, batch_size=64, steps=3000)),
@@ -156,6 +181,8 @@ class GAN(Family):
         for p in filter(None, (p.strip() for p in o.diffaugment.split(","))):
             if p not in DIFFAUG_POLICIES:
                 raise ConfigError(f"diffaugment: unknown policy {p!r}; valid: {', '.join(DIFFAUG_POLICIES)}")
+        if o.ada_target > 0 and not o.diffaugment.strip():
+            raise ConfigError("ada_target: adaptive augmentation applies the diffaugment policy; name it (e.g. diffaugment = 'translation,color,cutout')")
 
     @classmethod
     def inert(cls, cfg) -> dict[str, str]:
@@ -165,8 +192,10 @@ class GAN(Family):
         if loss is not None:
             if loss.penalty != "gp":
                 out["gp_weight"] = f"only the wgan-gp loss has a gradient penalty (loss is {o.loss})"
-            if loss.penalty != "r1":
-                out["r1_gamma"] = f"only the r1 loss has an R1 penalty (loss is {o.loss})"
+            if loss.penalty not in ("r1", "r1r2"):
+                out["r1_gamma"] = f"only the r1 and rpgan-r1r2 losses have an R1 penalty (loss is {o.loss})"
+            if loss.penalty is None:
+                out["penalty_every"] = f"the {o.loss} loss has no gradient penalty"
             if not loss.clip:
                 out["clip_value"] = f"only the wgan loss clips weights (loss is {o.loss})"
             if not loss.supports_label_smoothing:
@@ -174,6 +203,8 @@ class GAN(Family):
         if not o.conditional:
             for name in ("cond_d", "aux_weight", "mode_seeking"):
                 out[name] = "the model is not conditional (conditional = false)"
+        if not o.diffaugment.strip():
+            out["ada_target"] = "adaptive augmentation applies the diffaugment policy, and none is set"
         if o.model != "mlp":
             out["d_dropout"] = f"only the mlp model has dropout in D (model is {o.model})"
         if o.model != "dcgan":
@@ -184,7 +215,15 @@ class GAN(Family):
     def load_data(cls, cfg, seed: int = 0):
         from ganstudio.core.data import load_dataset
 
-        return load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=seed)
+        return cls.fit_data(cfg, load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=seed))
+
+    @classmethod
+    def fit_data(cls, cfg, data):
+        model = cfg.options.model
+        if data.kind != "image" or model not in MODELS:
+            return data
+        size = nearest_size(model, data.image_size)
+        return data.resized(size, f"{data.image_size} px → {size} px, the nearest size {model} builds at")
 
     @classmethod
     def evaluate(cls, req):
@@ -245,6 +284,8 @@ class GAN(Family):
         n_fixed = len(self.fixed_y) if self.fixed_y is not None else cfg.sample_count
         self.fixed_z = torch.randn(n_fixed, self.spec.z_dim, generator=g)
         self._scratch: dict = {}
+        o = cfg.options
+        self.ada = AdaptiveAugment(o.ada_target, o.diffaugment) if o.ada_target > 0 else None
 
     @property
     def d_output(self) -> str:
@@ -261,7 +302,7 @@ class GAN(Family):
         return [Phase("d", "d", repeat=o.n_critic, weight_clip=clip), Phase("g", "g", frozen=("D",))]
 
     def parts(self) -> dict:
-        return {"sampler": self.sampler}
+        return {"sampler": self.sampler, **({"ada": self.ada} if self.ada is not None else {})}
 
     def fixed(self) -> dict[str, torch.Tensor]:
         return {"z": self.fixed_z, **({"y": self.fixed_y} if self.fixed_y is not None else {})}
@@ -280,7 +321,9 @@ class GAN(Family):
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         o = self.cfg.options
-        if o.diffaugment:
+        if self.ada is not None:
+            x = self.ada(x)
+        elif o.diffaugment:
             x = diff_augment(x, o.diffaugment)
         if o.instance_noise > 0:
             sigma = o.instance_noise * max(0.0, 1.0 - self.step / self.cfg.steps)  # annealed to 0 by the end
@@ -334,8 +377,13 @@ class GAN(Family):
             lf_ = D_t(fake_in, y_fake)
         if feats_real is not None:
             s["feats_real"] = feats_real.detach()
+        if loss.relativistic:
+            s["real_in"], s["y_real"] = real_in.detach(), y
         loss_d = loss.d_loss(lr_, lf_, 1.0 - o.label_smoothing)
         out = {"loss/d": loss_d}
+        if self.ada is not None:
+            self.ada.observe(torch.sign(lr_.detach() - lf_.detach()) if loss.relativistic else torch.sign(lr_.detach()))
+            out["aug/p"] = torch.tensor(self.ada.p, device=lr_.device)
         if loss.output == "prob":
             out["d/real"], out["d/fake"] = torch.sigmoid(lr_.detach()).mean(), torch.sigmoid(lf_.detach()).mean()
         else:
@@ -344,18 +392,25 @@ class GAN(Family):
             ce = F.cross_entropy(cls_real.float(), y)  # real images only: see GANOptions.aux_weight
             out["loss/aux_d"] = ce
             loss_d = loss_d + aux * ce
+        every = o.penalty_every
+        if loss.penalty and (self.step * o.n_critic + repeat) % every:
+            return Terms(loss_d, out)  # lazy regularisation: this D step goes without the penalty
         if loss.penalty == "gp":
             with fp.full_precision():
                 # each interpolate lies between a real and a fake of one class, scored under that class
                 real_gp = real_in if pair is None else real_in.index_select(0, pair)
                 gp = gradient_penalty(D, real_gp.float(), fake_in.float(), y_fake)
             out["loss/gp"] = gp
-            loss_d = loss_d + o.gp_weight * gp
-        elif loss.penalty == "r1":
+            loss_d = loss_d + every * o.gp_weight * gp
+        elif loss.penalty in ("r1", "r1r2"):
             with fp.full_precision():
                 r1 = r1_penalty(D, real_in.float(), y)
-            out["loss/r1"] = r1
-            loss_d = loss_d + 0.5 * o.r1_gamma * r1
+                out["loss/r1"] = r1
+                if loss.penalty == "r1r2":  # R2: the same penalty at the fakes D was just shown
+                    r2 = r1_penalty(D, fake_in.float(), y_fake)
+                    out["loss/r2"] = r2
+                    r1 = r1 + r2
+            loss_d = loss_d + every * 0.5 * o.r1_gamma * r1
         return Terms(loss_d, out)
 
     def _g_loss(self, nets) -> Terms:
@@ -367,7 +422,12 @@ class GAN(Family):
             z = torch.randn(self.sampler.batch_size, self.spec.z_dim, device=self.device)
             fake = nets.train["G"](z, y_fake)
         lf_g, feats_fake, cls_fake = _unpack(nets["D"](self._d_input(fake), y_fake, **kw), kw)
-        loss_g = loss.g_loss(lf_g)
+        if loss.relativistic:
+            with torch.no_grad():  # G's gradient flows through the fakes only: the reals' logits are constants
+                lr_g = nets["D"](s["real_in"], s["y_real"])
+            loss_g = loss.g_loss(lf_g, lr_g)
+        else:
+            loss_g = loss.g_loss(lf_g)
         out = {"loss/g": loss_g}
         half = self.sampler.batch_size // 2
         if o.mode_seeking and half:
