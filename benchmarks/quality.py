@@ -2,8 +2,9 @@
 
 - ring8 / grid25: the PacGAN protocol (modes covered, % high quality, reverse KL) under a CPU
   budget per seed; this runs `benchmarks/quality_2d.py`'s protocol.
-- cgan-mnist within 10 CPU-minutes of training: TSTR accuracy (a classifier trained on 5,000
-  generated labelled digits, tested on the real held-out digits), goal ≥ 95%.
+- cgan-mnist within 10 CPU-minutes of training: TSTR accuracy (a plain classifier, no augmentation,
+  trained on 5,000 generated labelled digits, tested on the real held-out digits), goal ≥ 95%; the
+  augmented recipe's accuracy is reported beside it.
 - cgan-fashion (conditional DCGAN on Fashion-MNIST) within 60 CPU-minutes: TSTR goal ≥ 80%.
 Each conditional run also reports FD / KID / precision / recall with the real-vs-real floor,
 and the real-trained accuracy (the shipped classifier, same recipe, trained on real images).
@@ -140,16 +141,18 @@ def main() -> None:
             budget = BUDGET_S[name] * args.budget_scale
             key = name.replace("-", "_") + "_tstr"
             for seed, r in zip(seeds, rows):
-                print(f"{name} seed {seed}: TSTR {100 * r['tstr']:.1f}% (real-trained {100 * r['tstr_real']:.1f}%), "
+                print(f"{name} seed {seed}: TSTR {100 * r['tstr']:.1f}% plain, {100 * r['tstr_augmented']:.1f}% augmented "
+                      f"(real-trained {100 * r['tstr_real']:.1f}%), "
                       f"FD {r['fd']:.2f} (real {r['fd_floor']:.2f}), precision {r['precision']:.2f} "
                       f"recall {r['recall']:.2f}; {r['steps']}/{r['total_steps']} steps in {r['cpu_s']:.0f} CPU s "
                       f"(budget {budget:.0f}); evaluation {r['eval_s']:.0f} s", flush=True)
             tstr = statistics.mean(r["tstr"] for r in rows)
             ok = tstr >= GOALS[key]
-            out.update({key: round(tstr, 4), f"{key}_real": round(rows[0]["tstr_real"], 4),
+            out.update({key: round(tstr, 4), f"{key}_augmented": round(statistics.mean(r["tstr_augmented"] for r in rows), 4),
+                        f"{key}_real": round(rows[0]["tstr_real"], 4),
                         key.replace("_tstr", "_fd"): round(statistics.mean(r["fd"] for r in rows), 3),
                         key.replace("_tstr", "_cpu_s"): round(statistics.mean(r["cpu_s"] for r in rows), 1)})
-            print(f"{name}: TSTR {100 * tstr:.1f}% (goal ≥ {100 * GOALS[key]:.0f}%) -> {'met' if ok else 'MISSED'}", flush=True)
+            print(f"{name}: TSTR {100 * tstr:.1f}% plain (goal ≥ {100 * GOALS[key]:.0f}%) -> {'met' if ok else 'MISSED'}", flush=True)
         met = met and ok
     full = set(names) == set(SETS) and args.seeds >= 3 and args.budget_scale == 1.0 and not extra
     print(json.dumps({**out, "seeds": args.seeds, "goals": GOALS, "goal_met": bool(met and full)}))

@@ -341,3 +341,24 @@ def test_a_translation_preset_keeps_a_folders_own_size(tmp_path, capsys):
     assert main(["train", "--preset", "pix2pix-edges2fashion", "--dataset", str(root), "--steps", "2", "--batch-size", "2",
                  "--run-dir", str(run), "--set", "g_width=8", "--set", "d_width=8", *FAST]) == 0
     assert "6 pairs 1×64×64 → 1×64×64" in capsys.readouterr().err
+
+
+def test_eval_shows_the_nearest_training_images_of_each_sample(cgan_run, tmp_path, capsys):
+    out = tmp_path / "nearest.png"
+    assert main(["eval", str(cgan_run), "-n", "100", "--metrics", "copies", "--no-save", "--nearest", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "copies" in text and "nearest training images" in text
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (8 * 30 + 2, 5 * 30 + 2, 3)  # 8 samples, each with its 4 nearest: 28 px tiles, 2 px gaps
+    assert main(["eval", str(cgan_run), "--nearest", str(out)]) == 2  # never overwritten
+    assert "exists" in capsys.readouterr().err
+
+
+def test_nearest_training_images_find_a_sample_that_is_a_training_image():
+    from ganstudio.core.classifier import builtin_classifier
+    from ganstudio.core.data import load_dataset
+    from ganstudio.core.scoring import nearest_training
+
+    data = load_dataset("mnist")
+    d, idx = nearest_training(data.x[[7, 700, 4000]], data, builtin_classifier("mnist"), k=2)
+    assert idx[:, 0].tolist() == [7, 700, 4000] and d[:, 0].max() < 0.01 * d[:, 1].min()  # itself, at (rounding-)zero distance

@@ -106,13 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", help="a run directory or a checkpoint file")
     ev.add_argument("--metrics", default="",
                     help="comma-separated metric names of the model's family, or all (default: the family's own; "
-                         "for a generator fd,kid,is,pr,diversity,modes, and tstr trains a classifier, a few minutes "
+                         "for a generator fd,kid,is,pr,diversity,copies,modes, and tstr trains a classifier, a few minutes "
                          "on a CPU); metrics that do not apply say why")
     ev.add_argument("-n", type=int, default=2000, help="generated samples (and real ones) to compare (default 2000)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--dataset", help="real data to compare with (default: the run's own dataset)")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     ev.add_argument("--no-save", action="store_true", help="do not add the result to RUN/eval.json")
+    ev.add_argument("--nearest", metavar="PNG", help="also write a grid of samples, each followed by its 4 nearest "
+                    "training images (is it copying?); an existing file is not overwritten")
     ev.set_defaults(func=cmd_eval)
     return p
 

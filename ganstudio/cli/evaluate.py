@@ -47,6 +47,8 @@ def cmd_eval(args) -> int:
     if not ckpt.is_file():
         raise UsageError(f"{target}: no checkpoint here (give a .pt file, or a run folder with checkpoints/latest.pt)")
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
+    if args.nearest and Path(args.nearest).exists():
+        raise UsageError(f"--nearest {args.nearest}: the file exists; give a new name")
     t0 = time.perf_counter()
     ev = evaluate(ckpt, args.metrics, args.n, seed=args.seed, dataset=args.dataset, cache_dir=run_dir,
                   progress=lambda msg: print(msg + "…", file=sys.stderr))
@@ -54,6 +56,18 @@ def cmd_eval(args) -> int:
     family = FAMILIES.get(ev.family)
     print(format_evaluation(ev, family.scores, family.reference_column))
     print(f"took {time.perf_counter() - t0:.1f} s")
+    if args.nearest:
+        from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
+        from ganstudio.core.evaluate import nearest_images
+
+        grid = nearest_images(ckpt, seed=args.seed, dataset=args.dataset, cache_dir=run_dir)
+        try:
+            atomic_write_bytes(args.nearest, png_bytes(grid))
+        except OSError as e:
+            from ganstudio.core.errors import os_error_line
+
+            raise UsageError(os_error_line(e)) from None
+        print(f"nearest training images: {args.nearest} (each row: a sample, then its 4 nearest training images)")
     if run_dir is not None and not args.no_save:
         try:
             print(f"wrote {record(run_dir, ev)}")

@@ -257,3 +257,19 @@ class BackgroundEvaluator:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = self._current = None
+
+
+def nearest_images(checkpoint: str | Path, rows: int = 8, k: int = 4, *, seed: int = 0, dataset: str | None = None,
+                   cache_dir: Path | None = None, progress: Callable[[str], None] | None = None):
+    """uint8 (H, W, 3): `rows` samples of a generator checkpoint, each followed by its k nearest training images."""
+    from ganstudio.core import scoring
+
+    cfg, _ = config_from_checkpoint(str(checkpoint))
+    gen = load_generator(str(checkpoint))
+    if gen.kind != "image":
+        raise EvalError("nearest training images need an image generator")
+    data = load_run_data(cfg, dataset)
+    judge, why = scoring.judge_for(data, cache_dir, progress)
+    if judge is None:
+        raise EvalError(f"no features to compare images with: {why}")
+    return scoring.nearest_grid(gen, data, judge, rows, k, seed)

@@ -136,3 +136,30 @@ def diversity(features: torch.Tensor) -> float:
         return 0.0
     d = torch.cdist(f, f)
     return float(d.sum() / (len(f) * (len(f) - 1)))
+
+
+def nearest(query: torch.Tensor, bank: torch.Tensor, k: int = 1, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distances, indices), each (len(query), k): every query row's k nearest rows of `bank`, nearest first."""
+    d_out, i_out = [], []
+    for i in range(0, len(query), chunk):
+        d = torch.cdist(query[i:i + chunk].float(), bank.float())
+        v, idx = d.topk(min(k, len(bank)), dim=1, largest=False)
+        d_out.append(v)
+        i_out.append(idx)
+    return torch.cat(d_out), torch.cat(i_out)
+
+
+def copy_share(train: torch.Tensor, other_real: torch.Tensor, fake: torch.Tensor, quantile: float = 0.05) -> dict[str, float]:
+    """"Is it copying?": the share of generated samples nearer a training image than all but `quantile`
+    of real images are to their nearest training image.
+
+    Real images that were not in `train` set the yardstick: 5% of them are, by construction, that
+    close to some training image, so a generator that makes new images scores about 0.05 and one
+    that reproduces its training images scores near 1. Also returned: the median nearest-training
+    distance of the samples over that of the real images (below 1 = closer than new real images are).
+    """
+    d_fake = nearest(fake, train)[0][:, 0]
+    d_real = nearest(other_real, train)[0][:, 0]
+    threshold = torch.quantile(d_real.double(), quantile).item()
+    return {"copies": float((d_fake.double() < threshold).float().mean()), "copies_real": quantile,
+            "nearest_ratio": float(d_fake.median() / d_real.median().clamp(min=1e-12))}

@@ -35,7 +35,7 @@ MODES_SAMPLES = 2_500  # the PacGAN protocol's sample count
 DIVERSITY_BATCH = 256
 USER_CLASSIFIER_EPOCHS = 15
 MIN_PER_CLASS = 10  # fewer labelled images per class than this cannot train a useful judge
-FEATURE_METRICS = frozenset({"fd", "kid", "is", "pr", "diversity"})
+FEATURE_METRICS = frozenset({"fd", "kid", "is", "pr", "diversity", "copies"})
 
 # what `--metrics` may name for a generator, and what each measures
 GENERATED_METRICS = {
@@ -44,11 +44,12 @@ GENERATED_METRICS = {
     "is": "classifier score (the Inception Score analog): confident and varied class predictions",
     "pr": "precision, recall, density and coverage: realism and coverage of the real data, separately",
     "diversity": "mean feature distance within a batch of samples; near 0 means mode collapse",
+    "copies": "is it copying? the share of samples nearer a training image than 95% of other real images are (≈ 0.05 when not)",
     "tstr": "train a classifier on samples, test it on real images (conditional models; minutes on a CPU)",
     "modes": "modes covered and the KL of their histogram to uniform (ring8, grid25, stacked-mnist; PacGAN protocol)",
 }
 # TSTR trains a classifier (minutes on a CPU), so it runs only when asked for by name.
-GENERATED_DEFAULT = ("fd", "kid", "is", "pr", "diversity", "modes")
+GENERATED_DEFAULT = ("fd", "kid", "is", "pr", "diversity", "copies", "modes")
 GENERATED_SCORES = (
     Score("fd", "Fréchet distance", "{:.3f}", "lower is better", reference="fd_floor", short="FD", lower_is_better=True),
     Score("kid", "KID", "{:.5f}", "lower is better; ± {kid_std:.5f}", reference="kid_floor", short="KID", lower_is_better=True),
@@ -58,7 +59,10 @@ GENERATED_SCORES = (
     Score("density", "density", "{:.3f}", "≈ 1 when samples sit where real data is dense"),
     Score("coverage", "coverage", "{:.3f}", "share of real neighbourhoods with a sample"),
     Score("diversity", "diversity", "{:.3f}", "mean feature distance in a batch; near 0 = collapse", reference="diversity_real"),
-    Score("tstr", "TSTR accuracy", "{:.3f}", "classifier trained on samples, tested on real", reference="tstr_real"),
+    Score("copies", "copies", "{:.3f}", "samples nearer a training image than 95% of new real images are; "
+          "nearest-distance ratio {nearest_ratio:.2f}", reference="copies_real", lower_is_better=True),
+    Score("tstr", "TSTR accuracy", "{:.3f}", "plain classifier trained on samples, tested on real", reference="tstr_real"),
+    Score("tstr_augmented", "TSTR, augmented", "{:.3f}", "the same with random affine augmentation, which adds variety", reference="tstr_real"),
     Score("modes", "modes covered", "{:.0f}", "of {n_modes:.0f}", short="modes"),
     Score("high_quality", "high quality", "{:.3f}", "share within 3σ of a mode", short="high quality"),
     Score("reverse_kl", "reverse KL", "{:.4f}", "of the mode histogram; 0 = uniform", lower_is_better=True),
@@ -206,7 +210,8 @@ def score_generator(req) -> Evaluation:
             say(f"TSTR: training a classifier on {req.tstr_samples:,} generated images")
             t0 = time.perf_counter()
             x, y = _sample(gen, req.tstr_samples, seed + 2)
-            out.values.update(tstr=tstr_accuracy(x, y, data, clf, seed), tstr_real=clf.held_out_accuracy)
+            out.values.update(tstr=tstr_accuracy(x, y, data, clf, seed, augment=False),
+                              tstr_augmented=tstr_accuracy(x, y, data, clf, seed), tstr_real=clf.held_out_accuracy)
             out.seconds["tstr"] = time.perf_counter() - t0
     out.subject = f"{out.n:,} generated vs {out.n:,} real" if out.judge else f"{out.n:,} samples"
     return out
@@ -249,18 +254,41 @@ def _feature_scores(out: Evaluation, gen, data: Dataset, clf: Classifier, metric
         k = min(DIVERSITY_BATCH, half)
         out.values.update(diversity=M.diversity(ff[:k]), diversity_real=M.diversity(fa[:k]))
 
-    for name, fn in (("fd", fd), ("kid", kid), ("is", score), ("pr", pr), ("diversity", div)):
+    def copies():
+        out.values.update(M.copy_share(fa, fb, ff))
+
+    for name, fn in (("fd", fd), ("kid", kid), ("is", score), ("pr", pr), ("diversity", div), ("copies", copies)):
         if name in metrics:
             t = time.perf_counter()
             fn()
             out.seconds[name] = time.perf_counter() - t
 
 
-def tstr_accuracy(x: torch.Tensor, y: torch.Tensor, data: Dataset, judge: Classifier, seed: int = 0) -> float:
+def tstr_accuracy(x: torch.Tensor, y: torch.Tensor, data: Dataset, judge: Classifier, seed: int = 0,
+                  augment: bool = True) -> float:
     """Train on synthetic, test on real: a fresh classifier, trained by the judge's recipe on the
-    generated (x, y), scored on the real held-out images of `data` (which the judge did not see)."""
+    generated (x, y), scored on the real held-out images of `data` (which the judge did not see).
+    augment=False is the plain recipe of the TSTR paper (Esteban et al. 2017): no random affine
+    augmentation, which would add the variety the generator may lack."""
     _, held = evaluation_split(data.labels)
     synth = train_classifier(x, y, data.classes, dataset="generated", epochs=judge.meta.get("epochs", 30),
-                             mirror=MIRROR_SAFE.get(data.name, False), seed=seed,
+                             mirror=MIRROR_SAFE.get(data.name, False) and augment, seed=seed, augment=augment,
                              held_out=(data.x[held], data.labels[held]))
     return synth.held_out_accuracy
+
+
+def nearest_training(samples: torch.Tensor, data: Dataset, judge, k: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """"Is it copying?" for each of `samples`: (distances, indices) of its k nearest training images of
+    `data` in the judge's features, nearest first; a sample equal to a training image finds it at distance 0."""
+    bank = judge.features(data.x)
+    return M.nearest(judge.features(samples), bank, k)
+
+
+def nearest_grid(gen, data: Dataset, judge, rows: int = 8, k: int = 4, seed: int = 0):
+    """uint8 (H, W, 3) grid: each row a generated sample, then its k nearest training images."""
+    from ganstudio.core.sampling import make_grid
+
+    samples, _ = _sample(gen, rows, seed)
+    _, idx = nearest_training(samples, data, judge, k)
+    tiles = torch.cat([torch.cat([s[None], data.x[i]]) for s, i in zip(samples, idx)])  # (rows·(k+1), C, H, W)
+    return make_grid(tiles, ncol=k + 1)

@@ -46,6 +46,7 @@ def test_an_untrained_generator_scores_far_from_real_next_to_the_real_floor(cgan
 def test_tstr_trains_on_samples_and_tests_on_real(cgan_ckpt):
     ev = evaluate(cgan_ckpt, ("tstr",), n=100, tstr_samples=200)
     assert 0 <= ev.values["tstr"] <= 0.5  # two steps of training draw nothing a classifier can learn digits from
+    assert 0 <= ev.values["tstr_augmented"] <= 0.5  # nor with augmentation
     assert ev.values["tstr_real"] >= 0.98  # the reference: the same recipe trained on real digits
 
 

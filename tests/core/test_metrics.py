@@ -91,3 +91,16 @@ def test_metrics_refuse_too_few_samples():
         frechet_distance(torch.zeros(1, 3), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="more than 3"):
         precision_recall(torch.zeros(3, 2), torch.zeros(10, 2))
+
+
+def test_copy_share_tells_a_generator_that_reproduces_its_training_images_from_one_that_makes_new_ones():
+    from ganstudio.core.metrics import copy_share, nearest
+
+    g = torch.Generator().manual_seed(0)
+    train, other, new = (torch.randn(n, 16, generator=g) for n in (1000, 1000, 1000))
+    d, i = nearest(train[:5] + 1e-4, train, k=2)
+    assert i[:, 0].tolist() == [0, 1, 2, 3, 4] and (d[:, 0] < d[:, 1]).all()
+    fresh = copy_share(train, other, new)
+    assert abs(fresh["copies"] - 0.05) < 0.03 and 0.9 < fresh["nearest_ratio"] < 1.1
+    copied = copy_share(train, other, train[:500] + 0.01 * torch.randn(500, 16, generator=g))
+    assert copied["copies"] > 0.95 and copied["nearest_ratio"] < 0.1
