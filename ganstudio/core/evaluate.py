@@ -259,17 +259,51 @@ class BackgroundEvaluator:
             self._proc = self._current = None
 
 
+class NearestIndex:
+    """The training images of a generator's run, in its judge's features, for "is it copying?" lookups.
+
+    Built once (the data read, the judge loaded or trained, every training image's features); then
+    `lookup(images, k)` answers in milliseconds. Explore shows the current image's nearest ones.
+    """
+
+    def __init__(self, checkpoint: str | Path, dataset: str | None = None, cache_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None):
+        from ganstudio.core import scoring
+
+        cfg, _ = config_from_checkpoint(str(checkpoint))
+        self.data = load_run_data(cfg, dataset)
+        if getattr(self.data, "kind", "") != "image":
+            raise EvalError("nearest training images need an image generator trained on images")
+        self.judge, self.why = scoring.judge_for(self.data, cache_dir, progress)
+        if self.judge is None:
+            raise EvalError(f"no features to compare images with: {self.why}")
+        self.bank = self.judge.features(self.data.x)
+
+    def lookup(self, images, k: int = 4):
+        """(distances, indices) (N, k) of each image's k nearest training images, nearest first."""
+        from ganstudio.core import metrics as M
+
+        return M.nearest(self.judge.features(images), self.bank, k)
+
+    def grid(self, images, k: int = 4):
+        """uint8 (H, W, 3): each image, then its k nearest training images, one row each."""
+        import torch
+
+        from ganstudio.core.sampling import make_grid
+
+        _, idx = self.lookup(images, k)
+        tiles = torch.cat([torch.cat([x[None].float(), self.data.x[i]]) for x, i in zip(images, idx)])
+        return make_grid(tiles, ncol=k + 1)
+
+
 def nearest_images(checkpoint: str | Path, rows: int = 8, k: int = 4, *, seed: int = 0, dataset: str | None = None,
                    cache_dir: Path | None = None, progress: Callable[[str], None] | None = None):
     """uint8 (H, W, 3): `rows` samples of a generator checkpoint, each followed by its k nearest training images."""
     from ganstudio.core import scoring
 
-    cfg, _ = config_from_checkpoint(str(checkpoint))
     gen = load_generator(str(checkpoint))
     if gen.kind != "image":
         raise EvalError("nearest training images need an image generator")
-    data = load_run_data(cfg, dataset)
-    judge, why = scoring.judge_for(data, cache_dir, progress)
-    if judge is None:
-        raise EvalError(f"no features to compare images with: {why}")
-    return scoring.nearest_grid(gen, data, judge, rows, k, seed)
+    index = NearestIndex(checkpoint, dataset, cache_dir, progress)
+    samples, _ = scoring._sample(gen, rows, seed)
+    return index.grid(samples, k)

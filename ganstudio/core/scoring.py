@@ -283,12 +283,3 @@ def nearest_training(samples: torch.Tensor, data: Dataset, judge, k: int = 4) ->
     bank = judge.features(data.x)
     return M.nearest(judge.features(samples), bank, k)
 
-
-def nearest_grid(gen, data: Dataset, judge, rows: int = 8, k: int = 4, seed: int = 0):
-    """uint8 (H, W, 3) grid: each row a generated sample, then its k nearest training images."""
-    from ganstudio.core.sampling import make_grid
-
-    samples, _ = _sample(gen, rows, seed)
-    _, idx = nearest_training(samples, data, judge, k)
-    tiles = torch.cat([torch.cat([s[None], data.x[i]]) for s, i in zip(samples, idx)])  # (rows·(k+1), C, H, W)
-    return make_grid(tiles, ncol=k + 1)

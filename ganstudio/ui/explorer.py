@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.ui.explorer_tools import BookmarksBox, ConditionalTab, WalkBox
+from ganstudio.ui.nearest import NearestTab
 from ganstudio.ui.render import Renderer
 from ganstudio.ui.samples import ImageView
 from ganstudio.ui.widgets import button
@@ -83,7 +84,7 @@ class ExplorerPanel(QWidget):
         self.background = Renderer(self)
         for r in (self.renderer, self.background):
             r.rendered.connect(self._on_renderer_rendered)
-            r.failed.connect(lambda key, msg: self.status.emit(f"render failed: {msg}"))
+            r.failed.connect(self._on_renderer_failed)
         self._request_id = 0
         self.requested_at: dict[int, float] = {}
         self.latencies: list[float] = []
@@ -146,6 +147,7 @@ class ExplorerPanel(QWidget):
         self.walk = WalkBox(self)
         self.bookmarks = BookmarksBox(self)
         self.conditional = ConditionalTab(self)
+        self.nearest = NearestTab(self)
 
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -172,6 +174,7 @@ class ExplorerPanel(QWidget):
         el.addWidget(self.bookmarks, 1)
         right_tabs.addTab(explore, "Latent")
         right_tabs.addTab(self.conditional, "Conditional")
+        right_tabs.addTab(self.nearest, "Nearest training images")
         self.tabs = right_tabs
         lay = QHBoxLayout(self)
         lay.addWidget(scroll, 2)
@@ -193,7 +196,7 @@ class ExplorerPanel(QWidget):
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.seed_spin, self.random_button, self.reset_button, self.psi_slider, *self.walk.controls(),
-                  *self.bookmarks.controls(), *self.dim_sliders, *self.dir_sliders):
+                  *self.bookmarks.controls(), *self.nearest.controls(), *self.dim_sliders, *self.dir_sliders):
             w.setEnabled(on)
         cond = on and self.gen is not None and self.gen.num_classes > 0
         for w in (self.class_combo, *self.conditional.controls()):
@@ -355,6 +358,11 @@ class ExplorerPanel(QWidget):
         self.requested_at[rid] = time.perf_counter()
         self.renderer.request("image", ("image", rid), lambda: to_uint8(latent.render(gen, z[None], y))[0])
 
+    def _on_renderer_failed(self, key, message: str) -> None:
+        if key and key[0] == "nearest":  # said where the user looks, not only in the status bar
+            self.nearest.result.setText(f"<span style='color:#c0392b'>{message}</span>")
+        self.status.emit(f"render failed: {message}")
+
     def _on_renderer_rendered(self, key, result) -> None:
         kind, ident = key
         if kind == "image":
@@ -375,6 +383,8 @@ class ExplorerPanel(QWidget):
             self.walk.show_frames(result)
         elif kind == "cond":
             self.conditional.cond_view.set_image(result)
+        elif kind == "nearest":
+            self.nearest.show_result(result)
         elif kind == "history":
             self.conditional.cond_view.set_image(result)
             self.tabs.setCurrentWidget(self.conditional)

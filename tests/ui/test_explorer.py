@@ -147,3 +147,17 @@ def test_explore_shows_why_a_damaged_checkpoint_is_refused(qtbot, tmp_path, cgan
     assert not panel.load(path)
     assert "damaged checkpoint" in panel.source_label.text() or "not a readable checkpoint" in panel.source_label.text()
     panel.shutdown()
+
+
+def test_nearest_training_images_show_the_image_beside_the_training_images_nearest_it(panel, qtbot, cgan_run):
+    panel.load(cgan_run)
+    settle(qtbot, panel)
+    panel.nearest.k_spin.setValue(3)
+    panel.nearest.find()
+    settle(qtbot, panel)
+    assert panel.nearest.view.image.shape == (2 + 30, 2 + 4 * 30, 3)  # the image, then its 3 nearest
+    text = panel.nearest.result.text()
+    assert "Nearest training image at distance" in text and "mnist classifier" in text
+    panel.nearest.find()  # the index is kept: the second lookup needs no data read
+    settle(qtbot, panel)
+    assert panel.nearest._index[0] == panel.source
