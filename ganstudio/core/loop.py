@@ -328,7 +328,8 @@ class Session:
         self.diverged = False
 
 
-def seconds_per_100_steps(cfg, data, device: torch.device | None = None, steps: int = 3) -> float:
+def seconds_per_100_steps(cfg, data, device: torch.device | None = None, steps: int = 3,
+                          abort: Callable[[], bool] | None = None) -> float | None:
     """How long 100 training steps of `cfg` on `data` take here: `steps` real steps timed after one warm-up.
 
     The summary the studio shows before training ("about 34 s per 100 steps here"). A throwaway
@@ -337,11 +338,14 @@ def seconds_per_100_steps(cfg, data, device: torch.device | None = None, steps: 
     import time
 
     rng = torch.get_rng_state()
+    stop = abort or (lambda: False)
     try:
         session = Session(validate(cfg), data, device or torch.device("cpu"))
         session.train_step(log=False)
         t0 = time.perf_counter()
         for _ in range(steps):
+            if stop():
+                return None  # the caller has gone: None, not a guess
             session.train_step(log=False)
         return 100 * (time.perf_counter() - t0) / steps
     finally:

@@ -117,7 +117,7 @@ class ExplorerPanel(QWidget):
             s.moved.connect(self.update_image)
 
         self.view = ImageView()
-        self.view.setMinimumSize(280, 280)
+        self.view.setMinimumSize(240, 240)
 
         latent_box = QGroupBox("Latent")
         form = QFormLayout(latent_box)
@@ -170,8 +170,19 @@ class ExplorerPanel(QWidget):
         explore = QWidget()
         el = QVBoxLayout(explore)
         el.addWidget(self.view, 3)
-        el.addWidget(self.walk, 2)
-        el.addWidget(self.bookmarks, 1)
+        # the walk and bookmarks scroll under the image when the window is short: at 800 px high the
+        # image, the walk and the bookmarks stacked made the window taller than the screen
+        tools = QWidget()
+        tl = QVBoxLayout(tools)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.walk, 2)
+        tl.addWidget(self.bookmarks, 1)
+        tools_scroll = QScrollArea()
+        tools_scroll.setWidgetResizable(True)
+        tools_scroll.setWidget(tools)
+        tools_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        tools_scroll.setMinimumHeight(160)
+        el.addWidget(tools_scroll, 2)
         right_tabs.addTab(explore, "Latent")
         right_tabs.addTab(self.conditional, "Conditional")
         right_tabs.addTab(self.nearest, "Nearest training images")

@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self.icons = ThemedIcons(self)  # action icons and plots, recoloured with the theme
         self.bridge = TrainBridge(self)
         self.setup = SetupPanel()
+        self.setup.width_changed.connect(self.fit_docks)
         self.samples = SamplesPanel()
         self.curves = CurvesPanel()
         self.health = HealthPanel()
@@ -126,7 +127,7 @@ class MainWindow(QMainWindow):
         b.failed.connect(self._on_bridge_failed)
         self.curves.exported.connect(lambda path: self.statusBar().showMessage(f"metrics exported to {path}", 8000))
         self.setup.dataset_inspected.connect(
-            lambda d: d is not None and self.statusBar().showMessage(f"dataset: {d.summary()}", 8000))
+            lambda d: d is not None and self.statusBar().showMessage(f"dataset: {d.fit_summary()}", 8000))
         self.follower.records_added.connect(self.curves.add_records)
         self.follower.records_added.connect(self._on_follower_records)
         self.follower.samples_added.connect(self.samples.add_saved)
@@ -144,7 +145,16 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 820)
+            self.resize(self.first_size())
+
+    def first_size(self):
+        """1280×820, or the screen's free area where that is smaller (a 1280×800 laptop screen with a panel)."""
+        from PySide6.QtCore import QSize
+        from PySide6.QtGui import QGuiApplication
+
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        free = screen.availableGeometry().size() if screen is not None else QSize(1280, 820)
+        return QSize(min(1280, free.width()), min(820, free.height()))
 
     # ------------------------------------------------------------ construction
 

@@ -1,4 +1,5 @@
-"""SetupPanel: preset, dataset and every config field as a form, each with its one-sentence why as tooltip."""
+"""SetupPanel: task, recipe, dataset (with thumbnails and its summary), steps and size first; every other
+config field under Advanced, each with its one-sentence why as tooltip."""
 
 from __future__ import annotations
 
@@ -15,35 +16,32 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from ganstudio.ui.setup_fields import (
+    GROUP_TITLES,
+    THUMB_PX,
+    THUMBNAILS,
+    fill_registries,
+    make_editor,
+    read_dataset,
+    thumbnail_strip,
+)
 from ganstudio.ui.widgets import in_background
 
 if TYPE_CHECKING:
     from ganstudio.core.config import TrainConfig
 
-GROUP_TITLES = {"data": "Data", "model": "Model", "loss": "Loss", "optim": "Optimisation", "tricks": "Tricks",
-                "translation": "Image translation", "run": "Run", "speed": "GPU speed"}
 MIN_WIDTH, MAX_WIDTH = 300, 440  # the Setup panel's width range (px): its form fits without clipping
 OPEN_FOLDER = "Open folder…"
 OPEN_FILE = "Open IDX / npz file…"
-# Fields shown at the top of the panel rather than in their group.
-TOP_FIELDS = ("dataset",)
-
-
-def registry_choices(name: str) -> list[str]:
-    """Values of a field whose choices are a registry: the family's own registries, or the families."""
-    from ganstudio.core.families import FAMILIES
-
-    if name == "family":
-        return FAMILIES.names()
-    for family in FAMILIES.items():
-        reg = getattr(family[1], "registries", lambda: {})().get(name)
-        if reg is not None:
-            return reg.names()
-    return []
+# Fields shown at the top of the panel rather than in their group: what most runs change.
+TOP_FIELDS = ("dataset", "steps", "image_size")
+TOP_LABELS = {"steps": "Steps", "image_size": "Image size"}
+TASKS = {"generate": "Generate images", "translate": "Translate images"}
 
 
 class SetupPanel(QWidget):
@@ -55,6 +53,7 @@ class SetupPanel(QWidget):
     """
 
     dataset_inspected = Signal(object)   # a Dataset (or None) after a pick or drop
+    width_changed = Signal()             # Advanced unfolded or folded: the window refits its dock
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -66,9 +65,20 @@ class SetupPanel(QWidget):
         self._built = False
         self._family = ""
 
+        self.task_combo = QComboBox()
+        self.task_combo.addItems(list(TASKS.values()))
+        self.task_combo.setToolTip("Generate: new images from noise (or a class). Translate: images of one kind "
+                                   "into another (edges → photo, horse → zebra).")
+        self.task_combo.activated.connect(self._on_task_combo_activated)
         self._preset_combo = QComboBox()
-        self._preset_combo.setToolTip("A preset fills the form with a known-good setup from the literature.")
+        self._preset_combo.setToolTip("A recipe (preset) fills the form with a known-good setup from the literature; "
+                                      "own-images is the one for your own pictures.")
         self._preset_combo.currentTextChanged.connect(self._on_preset_combo_changed)
+        self.thumbnails = QLabel("")
+        self.thumbnails.setVisible(False)
+        self.thumbnails.setToolTip("A few images of the dataset, as the models will see them.")
+        self.pace_label = QLabel("")
+        self.pace_label.setWordWrap(True)
         self.dataset_combo = QComboBox()
         self.dataset_combo.setEditable(False)
         self._builtin_names: list[str] = []  # filled from the dataset registries once torch is loaded
@@ -83,14 +93,32 @@ class SetupPanel(QWidget):
         self.cpu_note.setVisible(False)
 
         top = QFormLayout()
-        top.addRow("Preset", self._preset_combo)
+        top.addRow("Task", self.task_combo)
+        top.addRow("Recipe", self._preset_combo)
         top.addRow("Dataset", self.dataset_combo)
+        top.addRow(self.thumbnails)
         top.addRow(self.dataset_label)
         top.addRow(self.cpu_note)
+        self._top = top
+
+        # Advanced: every other field, grouped, folded away until asked for
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced: every other setting")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setToolTip("Model, loss, optimiser, tricks, run and speed settings, each with why it exists.")
+        self.advanced_button.toggled.connect(self._on_advanced_button_toggled)
+        self._advanced = QWidget()
+        self._groups = QVBoxLayout(self._advanced)
+        self._groups.setContentsMargins(0, 0, 0, 0)
+        self._advanced.setVisible(False)
 
         body = QWidget()
         self._body = QVBoxLayout(body)
         self._body.addLayout(top)
+        self._body.addWidget(self.advanced_button)
+        self._body.addWidget(self._advanced)
         self._body.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -103,6 +131,11 @@ class SetupPanel(QWidget):
         lay.addWidget(scroll)
         self._dataset_value = "mnist"
         self._inert_pending = False
+        import threading
+
+        self._gone = threading.Event()  # set when the panel is destroyed: background work stops
+        gone = self._gone
+        self.destroyed.connect(lambda *_: gone.set())
         self._family_box: QWidget | None = None
 
     # ------------------------------------------------------------ form
@@ -126,22 +159,37 @@ class SetupPanel(QWidget):
 
         info = field_info()
         self.dataset_combo.setToolTip(info["dataset"]["why"] + " Drop a folder or IDX/npz file on the window to use it.")
+        from ganstudio.core.families import FAMILIES
+
         self._preset_combo.blockSignals(True)
-        self._preset_combo.addItems(PRESETS.names())
+        self._task_of: dict[str, str] = {}
+        for task in TASKS:  # one task's recipes together, the tasks apart
+            names = [n for n in PRESETS.names() if FAMILIES.get(PRESETS.get(n).family).task == task]
+            if names and self._preset_combo.count():
+                self._preset_combo.insertSeparator(self._preset_combo.count())
+            self._preset_combo.addItems(names)
+            self._task_of.update({n: task for n in names})
         self._preset_combo.blockSignals(False)
-        at = self._body.count() - 1  # before the stretch
+        for name in TOP_FIELDS[1:]:
+            label, editor = self._editor_row(name, info[name])
+            label.setText(TOP_LABELS[name])
+            self._top.addRow(label, editor)
+            if name == "steps":
+                self._top.addRow(self.pace_label)
+                editor.valueChanged.connect(lambda _: self._show_pace())
+        at = 0
         for group in groups_of(info):
             box = QGroupBox(GROUP_TITLES.get(group, group.title()))
             form = QFormLayout(box)
             for name, meta in info.items():
                 if meta["group"] == group and name not in TOP_FIELDS:
                     form.addRow(*self._editor_row(name, meta))
-            self._body.insertWidget(at, box)
+            self._groups.insertWidget(at, box)
             at += 1
             if group == "model":  # the family's own options follow its picker
                 self._family_at = at
         self._editors["family"].currentTextChanged.connect(self._on_family_editor_changed)
-        self._fill_registries(self._editors)
+        fill_registries(self._editors)
         chosen = self._dataset_value  # a folder dropped before the core had loaded stays chosen
         self._preset_combo.setCurrentText("dcgan-mnist")
         self.set_config(PRESETS.get("dcgan-mnist").config())
@@ -149,7 +197,7 @@ class SetupPanel(QWidget):
             self.set_dataset(chosen, inspect=False)
 
     def _editor_row(self, name: str, meta: dict) -> tuple[QLabel, QWidget]:
-        editor = self._make_editor(name, meta)
+        editor = make_editor(name, meta)
         editor.setToolTip(meta["why"])
         # a choice that decides which other options act (loss, conditional, model) re-marks the inert ones
         for signal in ("currentTextChanged", "toggled"):
@@ -168,7 +216,7 @@ class SetupPanel(QWidget):
         if family == self._family and self._family_box is not None:
             return
         if self._family_box is not None:
-            self._body.removeWidget(self._family_box)
+            self._groups.removeWidget(self._family_box)
             self._family_box.hide()  # gone at once: deleteLater waits for the event loop, and the old
             self._family_box.setParent(None)  # family's boxes stayed on screen below the new ones
             self._family_box.deleteLater()
@@ -189,46 +237,13 @@ class SetupPanel(QWidget):
                     form.addRow(*self._editor_row(name, meta))
             lay.addWidget(group_box)
         self._family_editors = [n for n in self._editors if n not in before]
-        self._fill_registries({n: self._editors[n] for n in self._family_editors})
-        self._body.insertWidget(self._family_at, box)
+        fill_registries({n: self._editors[n] for n in self._family_editors})
+        self._groups.insertWidget(self._family_at, box)
         self._family_box, self._family = box, family
         if self._built:
             self.fit_width()  # another family's boxes may need more room
         self.cpu_note.setText(cls.cpu_note)
         self.cpu_note.setVisible(bool(cls.cpu_note))
-
-    def _make_editor(self, name: str, meta: dict) -> QWidget:
-        default = meta["default"]
-        choices = meta["choices"]
-        if isinstance(choices, str) and choices:
-            w = QComboBox()
-            w.addItem(str(default))
-            w.setProperty("registry", choices)
-            return w
-        if isinstance(choices, tuple) and choices:
-            w = QComboBox()
-            w.addItems([str(c) for c in choices])
-            return w
-        if isinstance(default, bool):
-            return QCheckBox()
-        if isinstance(default, int):
-            w = QSpinBox()
-            w.setRange(int(meta["min"]) if meta["min"] is not None else -(2**31), 2**31 - 1)
-            return w
-        # floats: learning rates span 1e-5..1e-2, and free text with scientific notation reads better than a spin box
-        return QLineEdit()
-
-    @staticmethod
-    def _fill_registries(editors: dict[str, QWidget]) -> None:
-        for editor in editors.values():
-            reg = editor.property("registry") if isinstance(editor, QComboBox) else None
-            if reg:
-                current = editor.currentText()
-                editor.blockSignals(True)
-                editor.clear()
-                editor.addItems(registry_choices(reg))
-                editor.setCurrentText(current)
-                editor.blockSignals(False)
 
     def fill_registry_choices(self) -> None:
         """Called once the training core is imported: builds the form and lists the built-in datasets."""
@@ -244,8 +259,12 @@ class SetupPanel(QWidget):
         self.dataset_combo.blockSignals(False)
 
     def set_config(self, cfg: TrainConfig) -> None:
+        from ganstudio.core.families import FAMILIES
+
         self._ensure_form()
         self._build_family(cfg.family)
+        if cfg.family in FAMILIES:
+            self.task_combo.setCurrentText(TASKS.get(FAMILIES.get(cfg.family).task, TASKS["generate"]))
         values = cfg.to_dict()
         for name, editor in self._editors.items():
             value = values[name]
@@ -353,8 +372,42 @@ class SetupPanel(QWidget):
         from ganstudio.core.config import PRESETS
 
         if name in PRESETS:
+            self.task_combo.setCurrentText(TASKS[self._task_of.get(name, "generate")])
             self.set_config(PRESETS.get(name).config())
             self.inspect_dataset()
+
+    def _on_task_combo_activated(self, index: int) -> None:
+        """Another task: its first recipe (generate: the one for your own images when yours are picked)."""
+        task = list(TASKS)[index]
+        if self._task_of.get(self._preset_combo.currentText()) == task:
+            return
+        names = [n for n, t in self._task_of.items() if t == task]
+        if names:
+            self._preset_combo.setCurrentText(names[0])
+
+    def _on_advanced_button_toggled(self, on: bool) -> None:
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self._advanced.setVisible(on)
+        self.fit_width()
+        self.width_changed.emit()
+
+    def _show_pace(self) -> None:
+        """"3,000 steps ≈ 10 min here", from the pace measured when the dataset was read."""
+        pace = getattr(self.dataset, "pace", None)
+        steps = self._editors["steps"].value() if "steps" in self._editors else 0
+        if not pace or not steps:
+            self.pace_label.setText("")
+            return
+        minutes = pace * steps / 100 / 60
+        when = f"{minutes:.0f} min" if minutes >= 1.5 else f"{minutes * 60:.0f} s"
+        self.pace_label.setText(f"{steps:,} steps ≈ {when} here (about {pace:.0f} s per 100 steps)")
+
+    def _show_thumbnails(self, data) -> None:
+        """A strip of a few images of the dataset, as the models will see them."""
+        pix = thumbnail_strip(data, THUMBNAILS, THUMB_PX)
+        self.thumbnails.setVisible(pix is not None)
+        if pix is not None:
+            self.thumbnails.setPixmap(pix)
 
     def set_dataset(self, value: str, inspect: bool = True) -> None:
         self._dataset_value = value
@@ -416,32 +469,15 @@ class SetupPanel(QWidget):
         self.dataset_label.setText(f"Reading {spec}…")
 
         values = self.values()
+        gone = self._gone
 
         def work():
-            from ganstudio.core.config import TrainConfig, apply_overrides
-            from ganstudio.core.families import FAMILIES
+            return read_dataset(values, gone)
 
-            cfg = apply_overrides(TrainConfig(family=values["family"]), values)
-            data = FAMILIES.get(cfg.family).load_data(cfg)
-            try:  # three real steps timed: what the user plans the run by
-                from ganstudio.core.loop import seconds_per_100_steps
-                from ganstudio.core.train import auto_threads, resolve_device
-
-                torch_threads = cfg.threads or auto_threads(data)[0]
-                import torch
-
-                old = torch.get_num_threads()
-                torch.set_num_threads(torch_threads)
-                try:
-                    data.pace = seconds_per_100_steps(cfg, data, resolve_device(cfg.device))
-                finally:
-                    torch.set_num_threads(old)
-            except Exception:  # noqa: BLE001  (no estimate is no reason to refuse the dataset; Train says what is wrong)
-                data.pace = None
-            return data
-
-        # the result (or the exception, reported in the panel) comes back on the GUI thread
-        in_background(self, work, lambda result: self._on_relay_done(token, (result, (spec, size, ch))), "ganstudio-inspect")
+        # the result (or the exception, reported in the panel) comes back on the GUI thread; not a
+        # daemon (it runs torch), and it stops between steps once the panel is gone
+        in_background(self, work, lambda result: self._on_relay_done(token, (result, (spec, size, ch))), "ganstudio-inspect",
+                      daemon=False)
 
     def _on_relay_done(self, token, payload) -> None:
         if token != self._inspect_token:
@@ -449,14 +485,15 @@ class SetupPanel(QWidget):
         result, self._inspected = payload
         if isinstance(result, Exception):
             self.dataset = None
+            self.thumbnails.setVisible(False)
+            self.pace_label.setText("")
             self.dataset_label.setText(f"<span style='color:#c0392b'>{result}</span>")
             self.dataset_inspected.emit(None)
             return
         self.dataset = result
         text = result.fit_summary()
-        pace = getattr(result, "pace", None)
-        if pace:
-            text += f"; about {pace:.0f} s per 100 steps here"
+        self._show_thumbnails(result)
+        self._show_pace()
         for problem in getattr(result, "problems", [])[:5]:
             text += f"<br><span style='color:#b9770e'>{problem}</span>"
         if getattr(result, "classes", None):

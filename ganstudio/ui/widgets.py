@@ -32,9 +32,12 @@ def save_or_say(parent: QWidget, write: Callable[[], object]) -> bool:
 
 
 def in_background(owner: QObject, work: Callable[[], object], done: Callable[[object], None], name: str,
-                  poll_ms: int = 30) -> None:
-    """Run `work()` in a daemon thread and hand its result (or the exception it raised) to `done` on
-    the GUI thread.
+                  poll_ms: int = 30, daemon: bool = True) -> None:
+    """Run `work()` in a thread and hand its result (or the exception it raised) to `done` on the GUI thread.
+
+    daemon=False for work that runs torch ops: the interpreter then waits for it at exit (a daemon
+    thread inside a torch kernel at exit aborts the process); such work must stop soon when its
+    owner goes (see SetupPanel's pace estimate).
 
     The thread touches no Qt object: a timer that is a child of `owner` collects the result. A
     window closed while the work runs simply never calls `done`. A signal emitted from the thread
@@ -59,4 +62,4 @@ def in_background(owner: QObject, work: Callable[[], object], done: Callable[[ob
 
     timer.timeout.connect(collect)
     timer.start()
-    threading.Thread(target=run, name=name, daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=daemon).start()

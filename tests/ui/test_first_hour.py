@@ -219,3 +219,85 @@ def test_panels_fit_a_1280_by_800_window_without_clipping(win, qtbot, tmp_path):
         assert left.viewport().rect().contains(r), w
     win.tabs.setCurrentIndex(0)
     qtbot.waitUntil(lambda: win.setup_dock.isVisible(), timeout=5_000)  # Setup is back on Train
+
+
+def _cut_off(win) -> list[str]:
+    """Controls of the window that are not fully on screen: outside the window, or cut sideways by the
+    scroll area they sit in (scrolling down is fine; a clipped combo or label is not)."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QComboBox, QLabel, QLineEdit, QScrollArea, QSlider,
+                                   QWidget)
+
+    bad = []
+    kinds = (QAbstractButton, QComboBox, QAbstractSpinBox, QLineEdit, QSlider, QLabel)
+    window = QRect(QPoint(0, 0), win.size())
+    for w in win.findChildren(QWidget):
+        if not isinstance(w, kinds) or not w.isVisible() or w.width() <= 0 or (isinstance(w, QLabel) and not w.text()):
+            continue
+        if w.visibleRegion().isEmpty():  # on a dock tab behind another, or scrolled out of view: not on screen at all
+            continue
+        rect = QRect(w.mapTo(win, QPoint(0, 0)), w.size())
+        if not window.contains(rect):
+            bad.append(f"{type(w).__name__} {w.objectName()} {w.text() if hasattr(w, 'text') else ''!r} outside the window {rect} parent {type(w.parentWidget()).__name__}")
+            continue
+        parent = w.parentWidget()
+        while parent is not None and not isinstance(parent, QScrollArea):
+            parent = parent.parentWidget()
+        if parent is not None:
+            view = parent.viewport()
+            vr = QRect(view.mapTo(win, QPoint(0, 0)), view.size())
+            if rect.left() < vr.left() - 1 or rect.right() > vr.right() + 1:
+                bad.append(f"{type(w).__name__} {w.text() if hasattr(w, 'text') else ''!r} cut off sideways")
+    return bad
+
+
+def test_every_tab_fits_1280_by_800_with_nothing_cut_off_and_no_sideways_scrollbar(win, qtbot, tmp_path):
+    from PySide6.QtWidgets import QScrollArea
+
+    from ganstudio.core.config import PRESETS, apply_overrides
+    from ganstudio.core.train import iter_train
+
+    run = tmp_path / "run"
+    for _ in iter_train(apply_overrides(PRESETS.get("cgan-mnist").config(),
+                                        dict(steps=1, batch_size=8, threads=1, sample_count=16, log_every=1)), run):
+        pass
+    win.resize(1280, 800)
+    qtbot.waitUntil(lambda: win.setup.preset_combo.count() > 0, timeout=30_000)
+    win.fit_docks()
+    assert win.explorer.load(run)
+    for advanced in (False, True):
+        win.setup.advanced_button.setChecked(advanced)
+        for i in range(win.tabs.count()):
+            win.tabs.setCurrentIndex(i)
+            qtbot.wait(300)
+            where = f"{win.tabs.tabText(i)} (Advanced {'open' if advanced else 'folded'})"
+            assert win.width() <= 1280 and win.height() <= 800, where
+            assert _cut_off(win) == [], (where, _cut_off(win))
+            sideways = [s for s in win.findChildren(QScrollArea) if s.isVisible() and s.horizontalScrollBar().isVisible()]
+            assert sideways == [], where
+    # the check sees clipping: Setup squeezed below its form's width cuts its combos off
+    from PySide6.QtCore import Qt
+
+    win.tabs.setCurrentIndex(0)
+    win.setup.setMinimumWidth(0)
+    win.resizeDocks([win.setup_dock], [120], Qt.Orientation.Horizontal)
+    qtbot.wait(300)
+    assert any("cut off sideways" in b for b in _cut_off(win))
+
+
+def test_setup_puts_task_recipe_dataset_steps_and_size_first_and_folds_the_rest(win, qtbot):
+    qtbot.waitUntil(lambda: win.setup.preset_combo.count() > 0, timeout=30_000)
+    qtbot.wait(100)  # rows added to a shown panel appear on the next turn of the event loop
+    s = win.setup
+    assert not s.advanced_button.isChecked() and not s.editors["lr_d"].isVisibleTo(s)
+    assert s.editors["steps"].isVisibleTo(s) and s.editors["image_size"].isVisibleTo(s)
+    s.preset_combo.setCurrentText("cyclegan-horse2zebra")
+    assert s.task_combo.currentText() == "Translate images"
+    s.task_combo.setCurrentIndex(0)
+    s.task_combo.activated.emit(0)
+    assert s.task_combo.currentText() == "Generate images" and s.values()["family"] == "gan"
+    qtbot.waitUntil(lambda: s.thumbnails.isVisibleTo(s), timeout=30_000)  # a few of the dataset's images
+    assert s.thumbnails.pixmap().height() == 40
+    qtbot.waitUntil(lambda: "steps ≈" in s.pace_label.text(), timeout=60_000)  # the measured pace
+    s.advanced_button.setChecked(True)
+    assert s.editors["lr_d"].isVisibleTo(s)

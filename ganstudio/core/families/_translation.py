@@ -73,6 +73,7 @@ def image_entry(name: str, net: str, spec: dict, source: str, target: str) -> En
 class TranslationFamily(Family):
     """Image → image on paired (pix2pix) or unpaired (CycleGAN) data; a subclass adds the networks and losses."""
 
+    task = "translate"
     generator_kind = "unet"   # translation_models.build_generator kind of the entry networks
     cpu_note = CPU_NOTE
 

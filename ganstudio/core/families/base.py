@@ -122,6 +122,7 @@ class Family:
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""           # the Setup picker's label
+    task: ClassVar[str] = "generate"    # what a person wants done: "generate" images (or points), or "translate" them
     summary: ClassVar[str] = ""         # one sentence: what it is, after whom
     Options: ClassVar[type] = type(None)
     curves: ClassVar[dict[str, tuple[str, ...]]] = {"Loss": ("loss/d", "loss/g")}
