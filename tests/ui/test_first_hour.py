@@ -187,20 +187,25 @@ def test_the_metrics_plot_has_room_for_its_top_tick_label(qtbot):
     assert item.vb.sceneBoundingRect().top() >= half, item.vb.sceneBoundingRect()
 
 
-def test_panels_fit_a_1280_by_800_window_without_clipping(win, qtbot, tmp_path):
-    from PySide6.QtWidgets import QScrollArea
-
+def _window_at_1280_by_800_with_a_run(win, qtbot, run, preset: str):
+    """Train `preset` one step into `run`, then size the window as a 1280×800 screen gives it."""
     from ganstudio.core.config import PRESETS, apply_overrides
     from ganstudio.core.train import iter_train
 
-    run = tmp_path / "run"
-    for _ in iter_train(apply_overrides(PRESETS.get("dcgan-mnist").config(),
+    for _ in iter_train(apply_overrides(PRESETS.get(preset).config(),
                                         dict(steps=1, batch_size=8, threads=1, sample_count=16, log_every=1)), run):
         pass
     win.resize(1280, 800)
     qtbot.waitUntil(lambda: win.setup.preset_combo.count() > 0, timeout=30_000)
     win.fit_docks()
     qtbot.wait(200)
+
+
+def test_panels_fit_a_1280_by_800_window_without_clipping(win, qtbot, tmp_path):
+    from PySide6.QtWidgets import QScrollArea
+
+    run = tmp_path / "run"
+    _window_at_1280_by_800_with_a_run(win, qtbot, run, "dcgan-mnist")
     assert win.width() <= 1280
     # Setup: wide enough for its form, so no sideways scrolling hides a combo or the dataset summary
     scroll = win.setup.findChild(QScrollArea)
@@ -254,16 +259,8 @@ def _cut_off(win) -> list[str]:
 def test_every_tab_fits_1280_by_800_with_nothing_cut_off_and_no_sideways_scrollbar(win, qtbot, tmp_path):
     from PySide6.QtWidgets import QScrollArea
 
-    from ganstudio.core.config import PRESETS, apply_overrides
-    from ganstudio.core.train import iter_train
-
     run = tmp_path / "run"
-    for _ in iter_train(apply_overrides(PRESETS.get("cgan-mnist").config(),
-                                        dict(steps=1, batch_size=8, threads=1, sample_count=16, log_every=1)), run):
-        pass
-    win.resize(1280, 800)
-    qtbot.waitUntil(lambda: win.setup.preset_combo.count() > 0, timeout=30_000)
-    win.fit_docks()
+    _window_at_1280_by_800_with_a_run(win, qtbot, run, "cgan-mnist")
     assert win.explorer.load(run)
     for advanced in (False, True):
         win.setup.advanced_button.setChecked(advanced)
