@@ -357,8 +357,8 @@ def test_eval_shows_the_nearest_training_images_of_each_sample(cgan_run, tmp_pat
 def test_nearest_training_images_find_a_sample_that_is_a_training_image():
     from ganstudio.core.classifier import builtin_classifier
     from ganstudio.core.data import load_dataset
-    from ganstudio.core.scoring import nearest_training
+    from ganstudio.core.metrics import nearest
 
-    data = load_dataset("mnist")
-    d, idx = nearest_training(data.x[[7, 700, 4000]], data, builtin_classifier("mnist"), k=2)
+    data, clf = load_dataset("mnist"), builtin_classifier("mnist")
+    d, idx = nearest(clf.features(data.x[[7, 700, 4000]]), clf.features(data.x), k=2)
     assert idx[:, 0].tolist() == [7, 700, 4000] and d[:, 0].max() < 0.01 * d[:, 1].min()  # itself, at (rounding-)zero distance

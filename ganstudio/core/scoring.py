@@ -276,10 +276,3 @@ def tstr_accuracy(x: torch.Tensor, y: torch.Tensor, data: Dataset, judge: Classi
                              held_out=(data.x[held], data.labels[held]))
     return synth.held_out_accuracy
 
-
-def nearest_training(samples: torch.Tensor, data: Dataset, judge, k: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """"Is it copying?" for each of `samples`: (distances, indices) of its k nearest training images of
-    `data` in the judge's features, nearest first; a sample equal to a training image finds it at distance 0."""
-    bank = judge.features(data.x)
-    return M.nearest(judge.features(samples), bank, k)
-
