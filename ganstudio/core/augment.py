@@ -136,10 +136,6 @@ class AdaptiveAugment:
             self.p = min(1.0, max(0.0, self.p + step))
             self._sum, self._n = None, 0
 
-    @property
-    def signal(self) -> float:
-        return float(self._sum) / self._n if self._n else float("nan")
-
     def state_dict(self) -> dict:
         return {"p": self.p, "sum": float(self._sum) if self._sum is not None else 0.0, "n": self._n, "steps": self._steps}
 

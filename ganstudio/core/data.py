@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -110,9 +110,7 @@ class Dataset:
         if self.kind != "image" or size == self.image_size:
             return self
         check_memory(self.name, len(self), self.channels, size)
-        out = Dataset(**{**self.__dict__, "x": _fit_tensor(self.x, size, self.channels)})
-        out.fit_note = "; ".join(filter(None, (self.fit_note, why)))
-        return out
+        return replace(self, x=_fit_tensor(self.x, size, self.channels), fit_note="; ".join(filter(None, (self.fit_note, why))))
 
 
 def _plural(n: int, word: str, words: str = "") -> str:
@@ -357,9 +355,9 @@ MODE_NAMES = {"1": "1-bit", "L": "grayscale", "LA": "grayscale+alpha", "La": "gr
               "F": "float grayscale", "RGBa": "RGBA"}
 
 
-def _origin(origins: list) -> tuple[str, bool]:
-    """("64×64 RGBA", has_alpha) for a folder's files: one size or the range, modes by how common."""
-    sizes = {(o.width, o.height) for o in origins}
+def _origin(origins: list, sizes: set[tuple[int, int]]) -> tuple[str, str, bool]:
+    """("64×64", "RGBA", has_alpha) for a folder's files of (width, height) `sizes`: one size or the
+    range, modes by how common."""
     if len(sizes) == 1:
         w, h = next(iter(sizes))
         size = f"{w}×{h}"
@@ -372,7 +370,7 @@ def _origin(origins: list) -> tuple[str, bool]:
         counts[mode] = counts.get(mode, 0) + 1
     modes = sorted(counts, key=lambda m: -counts[m])
     shown = modes[0] if len(modes) == 1 else ", ".join(modes[:-1][:3]) + f" and {modes[-1]}"
-    return f"{size} {shown}", any(o.alpha for o in origins)
+    return size, shown, any(o.alpha for o in origins)
 
 
 def _load_folder(name: str, folder: Path, image_size: int, channels: int) -> Dataset:
@@ -422,11 +420,11 @@ def _load_folder(name: str, folder: Path, image_size: int, channels: int) -> Dat
         classes = tuple(sorted(set(label_of)))  # a class folder with no usable image is not a class
         index = {c: i for i, c in enumerate(classes)}
         labels = torch.tensor([index[c] for c in label_of], dtype=torch.int64)
-    origin, alpha = _origin(origins)
     sizes = {(o.width, o.height) for o in origins}
-    note = "" if sizes == {(size, size)} else _size_note(origin.split(" ")[0] if len(sizes) == 1 else "mixed sizes",
-                                                          size, image_size)
-    return Dataset(name, "image", x, labels, classes, skipped, source=str(folder), origin=origin, alpha=alpha, fit_note=note)
+    was, modes, alpha = _origin(origins, sizes)
+    note = "" if sizes == {(size, size)} else _size_note(was if len(sizes) == 1 else "mixed sizes", size, image_size)
+    return Dataset(name, "image", x, labels, classes, skipped, source=str(folder), origin=f"{was} {modes}", alpha=alpha,
+                   fit_note=note)
 
 
 _register_builtins()

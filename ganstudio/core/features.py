@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ganstudio.core.checkpoint import atomic_write_bytes
+from ganstudio.core.data import _fit_tensor
 
 SIZE = 32  # the encoder sees every image at 32×32, whatever the dataset's size
 FEATURES = 128
@@ -57,15 +58,8 @@ class Encoder(nn.Module):
 
 
 def prepare(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """Any (N, 1|3, H, W) batch in [-1, 1] → (N, channels, 32, 32)."""
-    x = x.float().clamp(-1, 1)
-    if x.shape[1] == 3 and channels == 1:
-        x = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
-    elif x.shape[1] == 1 and channels == 3:
-        x = x.expand(-1, 3, -1, -1)
-    if x.shape[-2:] != (SIZE, SIZE):
-        x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=x.shape[-1] > SIZE)
-    return x
+    """Any (N, 1|3, H, W) batch in [-1, 1] → (N, channels, 32, 32), fitted as datasets are (luma, resize, crop)."""
+    return _fit_tensor(x.float().clamp(-1, 1), SIZE, channels)
 
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

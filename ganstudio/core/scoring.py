@@ -275,4 +275,3 @@ def tstr_accuracy(x: torch.Tensor, y: torch.Tensor, data: Dataset, judge: Classi
                              mirror=MIRROR_SAFE.get(data.name, False) and augment, seed=seed, augment=augment,
                              held_out=(data.x[held], data.labels[held]))
     return synth.held_out_accuracy
-

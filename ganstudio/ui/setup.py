@@ -372,12 +372,11 @@ class SetupPanel(QWidget):
         from ganstudio.core.config import PRESETS
 
         if name in PRESETS:
-            self.task_combo.setCurrentText(TASKS[self._task_of.get(name, "generate")])
-            self.set_config(PRESETS.get(name).config())
+            self.set_config(PRESETS.get(name).config())  # the task follows the family
             self.inspect_dataset()
 
     def _on_task_combo_activated(self, index: int) -> None:
-        """Another task: its first recipe (generate: the one for your own images when yours are picked)."""
+        """Another task: its first recipe."""
         task = list(TASKS)[index]
         if self._task_of.get(self._preset_combo.currentText()) == task:
             return
