@@ -39,10 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a GAN headless, writing a run directory",
                        description="Train a GAN. Writes RUN/config.toml, metrics.jsonl, samples/step_N.png and "
                                    "checkpoints/latest.pt. Ctrl-C saves a checkpoint and exits 130.")
-    t.add_argument("--preset", help="start from a preset (see `ganstudio presets`; default dcgan-mnist)")
+    t.add_argument("--preset", help="start from a preset (see `ganstudio presets`; default: own-images for a --dataset "
+                                    "folder or file of your own, dcgan-mnist otherwise)")
     t.add_argument("--config", help="a TOML config file (applied over the preset)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config field, e.g. --set lr_d=1e-4 (repeatable)")
-    t.add_argument("--dataset", help="built-in name or a path (image folder, IDX file, .npz)")
+    t.add_argument("--dataset", help="built-in name or a path (image folder, IDX file, .npz); your own images of any size "
+                                     "and colour train as they are, fitted to a size the model builds at")
     t.add_argument("--steps", type=int, help="total number of G updates (a resumed run continues up to it)")
     t.add_argument("--batch-size", type=int, help="real images per D step (the preset's; 64-128 suits most GANs)")
     t.add_argument("--seed", type=int, help="seed of every random number: the same seed and config give the same run")
