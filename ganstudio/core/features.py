@@ -6,7 +6,7 @@ computed on come from an encoder trained on the run's own images with SimCLR's c
 (Chen et al. 2020): two random augmentations of an image must map close together and far from
 every other image of the batch. What it learns is what tells this dataset's images apart, and a
 checkerboard is far from all of them. Training takes a fixed number of steps (deterministic for a
-seed, about a CPU-minute); the encoder is cached beside the run as `features.pt`.
+seed, under two CPU-minutes); the encoder is cached beside the run as `features.pt`.
 """
 
 from __future__ import annotations
@@ -31,30 +31,42 @@ STEPS = 400
 BATCH = 128
 TEMPERATURE = 0.2
 FORMAT = "ganstudio-features"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: metrics read the trunk (version 1 encoders are trained again)
 
 
-def _block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class Encoder(nn.Module):
-    """(N, C, H, W) in [-1, 1] → (N, 128) features; `project` is SimCLR's head, used only in training."""
+    """(N, C, H, W) in [-1, 1] → (N, 128) features.
+
+    SimCLR trains `trunk → top → project`; the metrics read the trunk's map averaged over space.
+    The last block and the head specialise in the training task (telling one image's views from
+    every other image's), and FD on their output ranked generators less like the classifiers
+    did (Spearman 0.68 against 0.86 on Fashion-MNIST checkpoints): the trunk keeps what makes
+    images look alike, which is what a generator must get right. The first block works at stride 2:
+    it halves the encoder's cost and ranked checkpoints the same.
+    """
 
     def __init__(self, channels: int, width: int = 32):
         super().__init__()
         w = width
         self.channels = channels
-        self.body = nn.Sequential(
-            _block(channels, w), nn.MaxPool2d(2),  # state size. w x 16 x 16
+        self.trunk = nn.Sequential(
+            _block(channels, w, stride=2),  # state size. w x 16 x 16
             _block(w, 2 * w), nn.MaxPool2d(2),  # state size. 2w x 8 x 8
-            _block(2 * w, 4 * w), nn.MaxPool2d(2),  # state size. 4w x 4 x 4
-            _block(4 * w, FEATURES), nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # state size. 128
+            _block(2 * w, FEATURES), nn.MaxPool2d(2),  # state size. 128 x 4 x 4
         )
+        self.top = nn.Sequential(_block(FEATURES, FEATURES), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # training only
         self.project = nn.Sequential(nn.Linear(FEATURES, FEATURES), nn.ReLU(inplace=True), nn.Linear(FEATURES, 64))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(prepare(x, self.channels))
+        return self.trunk(prepare(x, self.channels)).mean(dim=(2, 3))
+
+    def views(self, x: torch.Tensor) -> torch.Tensor:
+        """SimCLR's projections of already prepared (N, C, 32, 32) views."""
+        return self.project(self.top(self.trunk(x)))
 
 
 def prepare(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -128,8 +140,7 @@ def train_features(x: torch.Tensor, key: dict | None = None, steps: int = STEPS,
     for step in range(steps):
         rows = torch.randint(len(small), (batch,), generator=g)
         views = small[rows]
-        h = net.body(torch.cat([augment(views, g), augment(views, g)]))
-        p = net.project(h)
+        p = net.views(torch.cat([augment(views, g), augment(views, g)]))
         loss = nt_xent(p[:batch], p[batch:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -171,7 +182,7 @@ def features_for(data, cache_dir: Path | None = None, progress: Callable[[str], 
         if fx is not None and fx.meta.get("key") == key:
             return fx
     if progress:
-        progress("training label-free features on the dataset (once, about a minute; cached with the run)")
+        progress("training label-free features on the dataset (once, a minute or two; cached with the run)")
     fx = train_features(data.x, key, steps=STEPS)
     if cached is not None:
         try:

@@ -42,7 +42,8 @@ class SyntheticDataset:
     counts: dict[str, int]  # class folder -> images
     step: int
     seconds: float
-    tstr: float | None = None  # accuracy on real held-out images of a classifier trained on these
+    tstr: float | None = None  # accuracy on real held-out images of a classifier trained on these, no augmentation
+    tstr_augmented: float | None = None  # the same with random affine augmentation (which adds variety of its own)
     tstr_real: float | None = None  # the same recipe trained on real images
     tstr_note: str = ""  # why there is no TSTR, or which judge was used
 
@@ -148,8 +149,9 @@ def _score(result: SyntheticDataset, checkpoint, u8: torch.Tensor, labels: torch
     if len(u8) < 10 * len(data.classes):
         result.tstr_note = "no TSTR: too few images to train a classifier (at least 10 per class)"
         return
-    say(f"TSTR: training a classifier on the {len(u8):,} exported images")
+    say(f"TSTR: training two classifiers (plain and augmented) on the {len(u8):,} exported images")
     x = u8.float() / 127.5 - 1
-    result.tstr = tstr_accuracy(x, labels, data, clf, seed)
+    result.tstr = tstr_accuracy(x, labels, data, clf, seed, augment=False)
+    result.tstr_augmented = tstr_accuracy(x, labels, data, clf, seed)
     result.tstr_real = clf.held_out_accuracy
     result.tstr_note = judge

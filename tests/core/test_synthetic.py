@@ -73,6 +73,7 @@ def test_cli_exports_and_reports_tstr(fashion_ckpt, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "wrote 100 images in 10 class folders" in out
     assert "TSTR: a classifier trained on these images scores" in out and "trained on real images: 8" in out
+    assert "when trained with augmentation" in out  # the plain recipe first, the augmented one beside it
 
 
 def test_cli_refuses_unconditional_models_and_bad_combinations(tmp_path, fashion_ckpt, capsys):
