@@ -73,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", type=int, default=60, help="frames of the walk (default 60)")
     s.add_argument("--fps", type=int, default=24, help="GIF frame rate (default 24)")
     s.add_argument("--class-grid", action="store_true", help="rows classes × columns seeds (conditional models)")
-    s.add_argument("--seeds", type=int, default=8, help="columns of the class grid: seeds --seed … --seed+N-1 (default 8)")
+    s.add_argument("--traverse", metavar="CODE",
+                   help="models with codes (InfoGAN): rows the values of CODE (its name or number) × columns seeds; "
+                        "-o grid.png, or grid.gif with one frame per value")
+    s.add_argument("--values", type=int, default=9, help="with --traverse: values of a continuous code (default 9)")
+    s.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="with --traverse: the span of a continuous code (default its prior's: -1 1 uniform, -2 2 normal)")
+    s.add_argument("--seeds", type=int, default=8, help="columns of the class grid or traversal: seeds --seed … --seed+N-1 (default 8)")
     s.add_argument("--export-dataset", metavar="DIR",
                    help="write -n labelled images (classes balanced) as DIR/<class>/*.png, with labels.csv and "
                         "dataset.json; conditional models; DIR must be new or empty")

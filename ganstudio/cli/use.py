@@ -40,7 +40,9 @@ def cmd_sample(args) -> int:
         return _export_dataset(args)
     out = Path(args.output)
     suffix = out.suffix.lower()
-    allowed = (".gif", ".png") if args.interpolate else (".png",) if args.class_grid else (".png", ".npy")
+    if args.traverse is not None and (args.interpolate or args.class_grid):
+        raise UsageError("--traverse draws its own grid; it does not combine with --interpolate or --class-grid")
+    allowed = (".gif", ".png") if args.interpolate or args.traverse is not None else (".png",) if args.class_grid else (".png", ".npy")
     if suffix not in allowed:
         kinds = {".png": ".png (a picture)", ".npy": ".npy (raw samples)", ".gif": ".gif (an animation)"}
         raise UsageError(f"-o {out}: the output must end in {' or '.join(kinds[a] for a in allowed)}")
@@ -67,6 +69,8 @@ def cmd_sample(args) -> int:
         atomic_write_bytes(out, data)
         print(f"wrote {out} ({args.frames} frames, seed {a} → {b}, {'slerp' if args.slerp else 'lerp'}, step {gen.step})")
         return 0
+    if args.traverse is not None:
+        return _traverse(args, gen, out, suffix)
     if args.class_grid:
         if not gen.num_classes:
             raise UsageError("--class-grid needs a conditional model; this one was trained without labels")
@@ -89,6 +93,41 @@ def cmd_sample(args) -> int:
         atomic_write_bytes(out, png_bytes(image))
     what = f"class {gen.classes[label] if gen.classes else label}, " if label is not None else ""
     print(f"wrote {out} ({args.n} samples, {what}seed {args.seed}, step {gen.step})")
+    return 0
+
+
+def _traverse(args, gen, out: Path, suffix: str) -> int:
+    import torch
+
+    from ganstudio.core import latent
+    from ganstudio.core.checkpoint import atomic_write_bytes, png_bytes
+    from ganstudio.core.codes import CodeError, traverse
+    from ganstudio.core.sampling import make_grid
+
+    if gen.codes is None:
+        raise UsageError("--traverse needs a model with latent codes (an infogan run); this one has none")
+    try:
+        i = gen.codes.index(args.traverse)
+    except CodeError as e:
+        raise UsageError(f"--traverse: {e}") from None
+    code = gen.codes.codes[i]
+    if args.values < 2:
+        raise UsageError("--values must be at least 2")
+    if args.range is not None and code.kind == "categorical":
+        raise UsageError(f"--range: {code.name} is categorical; a traversal shows each of its {code.size} values")
+    values = code.values(args.values, tuple(args.range) if args.range else None)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    base = torch.stack([latent.truncate(latent.seed_to_z(s, gen.z_dim), args.truncation) for s in seeds])
+    x = traverse(gen.G, gen.codes, i, values, base)  # rows values, columns seeds
+    if suffix == ".gif":
+        per = len(seeds)
+        frames = torch.stack([torch.from_numpy(make_grid(x[r * per:(r + 1) * per], ncol=per)) for r in range(len(values))])
+        data = latent.gif_bytes(frames.permute(0, 3, 1, 2).float() / 127.5 - 1, fps=max(1, args.fps // 8), scale=2)
+    else:
+        data = png_bytes(make_grid(x, ncol=len(seeds)))
+    atomic_write_bytes(out, data)
+    shown = ", ".join(f"{v:g}" for v in values) if code.kind == "continuous" else f"all {code.size} values"
+    print(f"wrote {out} ({code.name}: {shown} × seeds {seeds[0]}..{seeds[-1]}, step {gen.step})")
     return 0
 
 

@@ -55,6 +55,9 @@ class Dataset:
     origin: str = ""  # what the files were: "64×64 RGBA", "100×80 to 640×480 RGB and L"
     alpha: bool = False  # some files had transparency, composited over white
     fit_note: str = ""  # why the images were resized, when they were
+    factors: torch.Tensor | None = None  # (N, F) int64 indices of known generative factors (the shapes set)
+    factor_names: tuple[str, ...] = ()
+    factor_sizes: tuple[int, ...] = ()  # how many values each factor takes
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -211,6 +214,25 @@ def _register_builtins() -> None:
     BUILTIN_DATASETS.register("stacked-mnist", (
         f"Stacked-MNIST: {STACKED_N:,} colour images, three random digits as R, G, B: 1,000 modes to cover (procedural)",
         stacked))
+
+    def shapes_set(image_size=0, channels=0, seed=0, n_points=0):
+        from ganstudio.core import shapes
+
+        size = image_size or shapes.NATIVE
+        factors = shapes.builtin_factors()
+        if size > shapes.NATIVE:
+            raise DataError(f"shapes are drawn at up to {shapes.NATIVE} px, not {size}")
+        check_memory("shapes", len(factors), 1, size)
+        x = shapes.render(factors, size)
+        return Dataset("shapes", "image", x if channels != 3 else x.repeat(1, 3, 1, 1), factors[:, 0].clone(),
+                       shapes.SHAPE_NAMES, factors=factors, factor_names=shapes.FACTOR_NAMES,
+                       factor_sizes=shapes.FACTOR_SIZES,
+                       source=f"shapes: {len(factors):,} procedural dSprites-like shapes with known factors "
+                              "(shape, scale, rotation, x, y; Matthey et al. 2017)")
+
+    BUILTIN_DATASETS.register("shapes", (
+        "shapes: 30,000 white shapes on black, 64 px (32 px with image_size 32), with their five known factors "
+        "shape, scale, rotation, x, y (procedural, dSprites-like)", shapes_set))
 
     def ring8(image_size=0, channels=0, seed=0, n_points=100_000):
         return _gaussian_mixture("ring8", ring8_centers(), 0.01,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ganstudio.core.checkpoint import load_checkpoint, nonfinite_tensors
+from ganstudio.core.codes import CodeLayout, load_names
 from ganstudio.core.errors import CheckpointError
 from ganstudio.core.families import FAMILIES, Entry, Signature, family_of_legacy_model
 from ganstudio.core.sampling import conditional_labels
@@ -173,6 +174,7 @@ class LoadedGenerator:
     centers: np.ndarray | None
     sigma: float | None
     step: int
+    codes: CodeLayout | None = None  # latent codes carried in z (InfoGAN), with the names given to them
 
     @torch.inference_mode()
     def sample(self, n: int, seed: int = 0, label: int | None = None, psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -202,8 +204,16 @@ def load_generator(path: str | Path, state: dict | None = None) -> LoadedGenerat
     return LoadedGenerator(
         G=ld.net, z_dim=ports["noise"].shape[0], kind="points" if out.kind == "points" else "image",
         num_classes=num_classes, classes=classes, centers=None if centers is None else np.asarray(centers, np.float64),
-        sigma=meta.get("sigma"), step=ld.step,
+        sigma=meta.get("sigma"), step=ld.step, codes=_codes(path, meta),
     )
+
+
+def _codes(path, meta: dict) -> CodeLayout | None:
+    try:
+        layout = CodeLayout.from_meta(meta.get("codes"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: malformed code layout in the checkpoint ({str(e)[:100]})") from None
+    return load_names(path, layout) if layout is not None and path is not None else layout
 
 
 # ---------------------------------------------------------------- translators (signature kind "translate")

@@ -47,14 +47,18 @@ def layer_groups(modules: dict[str, nn.Module]) -> tuple[list[nn.Parameter], lis
 
 def grad_norms(params: list, layer_names: list[str], layer_index: torch.Tensor, prefix: str) -> dict[str, float]:
     """Total and per-layer L2 norms of the current gradients (one fused kernel per device)."""
-    grads = [p.grad for p in params]
-    if not grads or any(g is None for g in grads):
+    # a network of the group that this phase left out (InfoGAN-CR's H while the regulariser is off) has no gradient
+    keep = [i for i, p in enumerate(params) if p.grad is not None]
+    if not keep:
         return {}
-    norms = torch.stack(torch._foreach_norm(grads)).float().cpu()
-    per_layer = torch.zeros(len(layer_names)).index_add_(0, layer_index, norms.square()).sqrt()
+    norms = torch.stack(torch._foreach_norm([params[i].grad for i in keep])).float().cpu()
+    index = layer_index[keep]
+    per_layer = torch.zeros(len(layer_names)).index_add_(0, index, norms.square()).sqrt()
+    present = torch.zeros(len(layer_names), dtype=torch.bool).index_fill_(0, index, True)
     out = {prefix: float(norms.square().sum().sqrt())}
-    for name, v in zip(layer_names, per_layer.tolist()):
-        out[f"{prefix}/{name}"] = v
+    for name, v, has in zip(layer_names, per_layer.tolist(), present.tolist()):
+        if has:
+            out[f"{prefix}/{name}"] = v
     return out
 
 
