@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.ui.codes_panel import CodesBox
 from ganstudio.ui.explorer_tools import BookmarksBox, ConditionalTab, WalkBox
 from ganstudio.ui.nearest import NearestTab
 from ganstudio.ui.render import Renderer
@@ -143,6 +144,9 @@ class ExplorerPanel(QWidget):
             dirs_w.layout().addWidget(s)
         sliders.addTab(dims_w, "Dimensions")
         sliders.addTab(dirs_w, "Directions")
+        self.codes = CodesBox(self)
+        sliders.addTab(self.codes, "Codes")
+        self.slider_tabs = sliders
 
         self.walk = WalkBox(self)
         self.bookmarks = BookmarksBox(self)
@@ -186,6 +190,7 @@ class ExplorerPanel(QWidget):
         right_tabs.addTab(explore, "Latent")
         right_tabs.addTab(self.conditional, "Conditional")
         right_tabs.addTab(self.nearest, "Nearest training images")
+        right_tabs.addTab(self.codes.grid_tab, "Code traversal")
         self.tabs = right_tabs
         lay = QHBoxLayout(self)
         lay.addWidget(scroll, 2)
@@ -244,6 +249,8 @@ class ExplorerPanel(QWidget):
         self.class_combo.addItems(names)
         self.class_combo.blockSignals(False)
         self.conditional.set_classes(names)
+        self.codes.set_layout(gen.codes, "This model has no latent codes: only InfoGAN models learn them "
+                                         "(train the infogan-mnist preset to get a digit picker and slant and width sliders).")
         self.source_label.setText(f"{path} · step {gen.step} · z {gen.z_dim}-d" + (f" · {gen.num_classes} classes" if gen.num_classes else ""))
         self._set_enabled(True)
         self.bookmarks.reload()
@@ -267,6 +274,7 @@ class ExplorerPanel(QWidget):
             "dims": [s.value() for s in self.dim_sliders],
             "directions": [s.value() for s in self.dir_sliders],
             "psi": self.psi_slider.value() / 100,
+            "codes": self.codes.values() if self.gen is not None and self.gen.codes is not None else None,
         }
 
     def apply_state(self, st: dict) -> None:
@@ -281,6 +289,8 @@ class ExplorerPanel(QWidget):
             s.set_value(v)
         for s, v in zip(self.dir_sliders, st.get("directions", [])):
             s.set_value(v)
+        if st.get("codes") is not None:
+            self.codes.set_values(st["codes"])
         self.psi_slider.blockSignals(True)
         self.psi_slider.setValue(int(round(st.get("psi", 1.0) * 100)))
         self.psi_slider.blockSignals(False)
@@ -300,6 +310,8 @@ class ExplorerPanel(QWidget):
         if self.directions is not None:
             coef = torch.tensor(st["directions"][: len(self.directions)], dtype=z.dtype)
             z = z + coef @ self.directions
+        if st.get("codes") is not None and self.gen.codes is not None:  # the codes' controls win over the sliders above
+            z = self.codes.apply(z[None], st["codes"])[0]
         return z
 
     def _on_seed_spin_changed(self, _value: int) -> None:
@@ -317,6 +329,7 @@ class ExplorerPanel(QWidget):
             if i < self.gen.z_dim:
                 s.set_value(float(z[i]))
         self.z_label.setText(f"|z| = {float(z.norm()):.2f} (typical √{self.gen.z_dim} = {self.gen.z_dim ** 0.5:.1f})")
+        self.codes.read_from(z)
 
     def reset(self) -> None:
         for s in self.dir_sliders:
@@ -396,6 +409,9 @@ class ExplorerPanel(QWidget):
             self.conditional.cond_view.set_image(result)
         elif kind == "nearest":
             self.nearest.show_result(result)
+        elif kind == "traverse":
+            self.codes.show_result(result)
+            self.tabs.setCurrentWidget(self.codes.grid_tab)
         elif kind == "history":
             self.conditional.cond_view.set_image(result)
             self.tabs.setCurrentWidget(self.conditional)

@@ -109,7 +109,8 @@ class ExportDialog(QDialog):
         both_ways = False
         if text:
             try:
-                both_ways = len(signature_of(read_checkpoint(text)).entries) > 1
+                sig = signature_of(read_checkpoint(text))
+                both_ways = sig.kind == "translate" and len(sig.entries) > 1  # a generator's other entries (InfoGAN's encode) are not directions
             except CheckpointError as e:
                 self.status.setText(str(e))
         self.direction_combo.setEnabled(both_ways)

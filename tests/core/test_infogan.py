@@ -219,3 +219,20 @@ def test_slant_and_width_come_from_the_image_moments():
     m = disentangle.digit_moments(img)
     assert abs(float(m["slant"][0])) < 1e-6 and float(m["slant"][1]) < -0.1
     assert float(m["width"][2]) > 2 * float(m["width"][0])
+
+
+def test_disentanglement_is_scored_from_what_q_reads_of_known_factors(tmp_path):
+    from ganstudio.core.evaluation import Evaluation
+    from ganstudio.core.families.infogan import InfoGAN, disentanglement_scores
+    from ganstudio.core.inference import load_entry
+
+    train(tmp_path / "run", "infogan-shapes", steps=2, width=8)
+    ld = load_entry(tmp_path / "run", "encode")
+    out = Evaluation("x", 0, 0)
+    data = load_dataset("shapes", image_size=32)
+    disentanglement_scores(ld.net, InfoGAN.layout(ld.meta), data, 0, out, lambda _m: None, n_fit=600, n_test=300, votes=30)
+    assert all(0.0 <= out.values[k] <= 1.0 for k in ("mig", "sap", "factorvae"))
+    mnist = load_dataset("mnist")
+    out = Evaluation("x", 0, 0)
+    disentanglement_scores(ld.net, InfoGAN.layout(ld.meta), mnist, 0, out, lambda _m: None)
+    assert out.unavailable["mig"] == "needs a dataset with known factors (the built-in shapes set)"

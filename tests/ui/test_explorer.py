@@ -131,6 +131,50 @@ def test_unconditional_model_disables_the_class_tools_with_a_reason(panel, qtbot
     assert "without labels" in panel.conditional.cond_reason.text()
 
 
+@pytest.fixture(scope="module")
+def infogan_run(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("explorer") / "infogan", "infogan-mnist", steps=2, width=16)
+
+
+def test_codes_are_named_controls_that_change_the_image_and_keep_their_new_names(panel, qtbot, infogan_run):
+    panel.load(infogan_run)
+    settle(qtbot, panel)
+    kinds = [(c.code.name, c.picker is not None) for c in panel.codes.controls_]
+    assert kinds == [("category", True), ("c1", False), ("c2", False)] and panel.codes.traverse_button.isEnabled()
+    before = panel.view.image.copy()
+    digit = panel.codes.controls_[0]
+    digit.picker.setCurrentIndex((digit.picker.currentIndex() + 1) % 10)
+    settle(qtbot, panel)
+    assert not np.array_equal(before, panel.view.image)
+    panel.seed_spin.setValue(panel.seed_spin.value() + 1)  # a new seed shows its own codes
+    settle(qtbot, panel)
+    digit.name.setText("digit")
+    digit.name.editingFinished.emit()
+    saved = json.loads((infogan_run / "checkpoints" / "code_names.json").read_text())
+    assert saved == {"0": "digit", "1": "c1", "2": "c2"}
+    panel.load(infogan_run)  # the name comes back with the model
+    assert panel.codes.controls_[0].name.text() == "digit" and panel.codes.code_combo.itemText(0) == "digit"
+
+
+def test_traverse_code_grid_rows_are_values_and_it_saves_a_gif(panel, qtbot, infogan_run, tmp_path):
+    panel.load(infogan_run)
+    panel.codes.seeds.setValue(3)
+    panel.codes.code_combo.setCurrentIndex(1)  # c1, continuous
+    panel.codes.steps.setValue(5)
+    panel.codes.show_grid()
+    settle(qtbot, panel)
+    assert panel.codes.view.image.shape == (2 + 5 * 30, 2 + 3 * 30, 3)
+    assert panel.tabs.currentWidget() is panel.codes.grid_tab
+    assert panel.codes.write_gif(tmp_path / "c1.gif")
+    assert Image.open(tmp_path / "c1.gif").n_frames == 5
+
+
+def test_a_model_without_codes_disables_the_codes_tab_with_the_reason(panel, qtbot, cgan_run):
+    panel.load(cgan_run)
+    assert not panel.codes.traverse_button.isEnabled() and panel.codes.controls_ == []
+    assert "no latent codes: only InfoGAN models learn them" in panel.codes.reason.text()
+
+
 def test_translation_checkpoint_gives_a_clear_message(panel):
     assert not panel.load(Path(__file__).parents[1] / "data" / "v1" / "pix2pix.pt")
     assert "image-translation model" in panel.source_label.text()

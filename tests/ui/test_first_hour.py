@@ -282,6 +282,21 @@ def test_every_tab_fits_1280_by_800_with_nothing_cut_off_and_no_sideways_scrollb
     assert any("cut off sideways" in b for b in _cut_off(win))
 
 
+def test_explore_with_an_infogans_codes_fits_1280_by_800(win, qtbot, tmp_path):
+    from PySide6.QtWidgets import QScrollArea
+
+    run = tmp_path / "run"
+    _window_at_1280_by_800_with_a_run(win, qtbot, run, "infogan-mnist")
+    assert win.explorer.load(run)
+    win.tabs.setCurrentWidget(win.explorer)
+    for tab in (win.explorer.codes, win.explorer.codes.grid_tab):
+        (win.explorer.slider_tabs if tab is win.explorer.codes else win.explorer.tabs).setCurrentWidget(tab)
+        qtbot.wait(300)
+        assert win.width() <= 1280 and win.height() <= 800
+        assert len(win.explorer.codes.controls_) == 3 and _cut_off(win) == [], _cut_off(win)
+        assert [s for s in win.findChildren(QScrollArea) if s.isVisible() and s.horizontalScrollBar().isVisible()] == []
+
+
 def test_setup_puts_task_recipe_dataset_steps_and_size_first_and_folds_the_rest(win, qtbot):
     qtbot.waitUntil(lambda: win.setup.preset_combo.count() > 0, timeout=30_000)
     qtbot.wait(100)  # rows added to a shown panel appear on the next turn of the event loop

@@ -239,8 +239,10 @@ def code_scores(G: nn.Module, layout: CodeLayout, judge, channels: int, seed: in
         out.unavailable["code_spearman"] = "slant and width are measured on grayscale images"
 
 
-def disentanglement_scores(D: InfoD, layout: CodeLayout, data, seed: int, out: Evaluation, say) -> None:
-    """`disentanglement`: MIG, SAP and the FactorVAE score of Q's reading of real images with known factors."""
+def disentanglement_scores(D: InfoD, layout: CodeLayout, data, seed: int, out: Evaluation, say,
+                           n_fit: int = 10_000, n_test: int = 5_000, votes: int = 800) -> None:
+    """`disentanglement`: MIG, SAP and the FactorVAE score of Q's reading of fresh shapes with known factors
+    (disentanglement_lib's sample counts: 10,000 to fit, 5,000 to test; `votes` FactorVAE votes each to fit and test)."""
     if data.factors is None:
         for k in ("mig", "sap", "factorvae"):
             out.unavailable[k] = "needs a dataset with known factors (the built-in shapes set)"
@@ -262,16 +264,16 @@ def disentanglement_scores(D: InfoD, layout: CodeLayout, data, seed: int, out: E
 
     sizes = tuple(data.factor_sizes)
     t0 = time.perf_counter()
-    say("disentanglement: reading codes from 15,000 shapes")
-    f_tr = np.stack([rng.integers(0, k, 10_000) for k in sizes], 1)
-    f_te = np.stack([rng.integers(0, k, 5_000) for k in sizes], 1)
+    say(f"disentanglement: reading codes from {n_fit + n_test:,} shapes")
+    f_tr = np.stack([rng.integers(0, k, n_fit) for k in sizes], 1)
+    f_te = np.stack([rng.integers(0, k, n_test) for k in sizes], 1)
     r_tr, r_te = represent(f_tr), represent(f_te)
     out.values["mig"], _ = disentangle.mig(r_tr, f_tr)
     out.values["sap"], _ = disentangle.sap(r_tr, f_tr, r_te, f_te, sizes)
     out.seconds["mig_sap"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("disentanglement: FactorVAE votes")
-    out.values["factorvae"] = disentangle.factorvae_score(represent, sizes, rng)
+    out.values["factorvae"] = disentangle.factorvae_score(represent, sizes, rng, n_train=votes, n_eval=votes)
     out.seconds["factorvae"] = time.perf_counter() - t0
 
 
