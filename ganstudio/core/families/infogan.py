@@ -418,6 +418,12 @@ class InfoGAN(Family):
 
             D = load_entry(req.checkpoint, "encode").net
             disentanglement_scores(D, layout, req.data(), req.seed, out, req.say)
+        said = [out.subject] if out.subject else []
+        if "codes" in req.metrics:
+            said.append(f"codes: {CODE_SAMPLES} samples per category, {TRAVERSAL_BASES} traversals per continuous code")
+        if "disentanglement" in req.metrics and "mig" in out.values:
+            said.append("15,000 fresh shapes read by Q")
+        out.subject = "; ".join(said)
         return out
 
     # ------------------------------------------------------------ training
