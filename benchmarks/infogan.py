@@ -130,7 +130,7 @@ def studio_loop(steps: int, warmup: int, seed: int, workdir: Path) -> float:
 
     cfg = validate(apply_overrides(PRESETS.get("infogan-mnist").config(),
                                    {"steps": steps + warmup, "seed": seed, "threads": 1, "device": "cpu",
-                                    "sample_every": 20, "checkpoint_every": 10**9, "log_every": 1}))
+                                    "sample_every": 20, "checkpoint_every": 10**9}))
     t0 = t_end = first = None
     for ev in iter_train(cfg, workdir / f"run-{seed}-{time.monotonic_ns()}"):
         if isinstance(ev, StepMetrics):
@@ -175,7 +175,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--budget-scale", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=3, help="throughput rounds")
-    ap.add_argument("--steps", type=int, default=30, help="timed throughput steps per round and loop")
+    ap.add_argument("--steps", type=int, default=60, help="timed throughput steps per round and loop (a multiple of the preset's log_every, 10)")
     ap.add_argument("--keep", type=Path, help="keep the runs in this folder instead of a temporary one")
     add_set_option(ap)
     args = ap.parse_args()
@@ -211,7 +211,7 @@ def main() -> None:
             out.update({f"{tag}_sap": mean(rows, "sap"), f"{tag}_mig": mean(rows, "mig"),
                         f"{tag}_factorvae": mean(rows, "factorvae"), f"{tag}_steps": [r["steps"] for r in rows]})
     if "throughput" in parts:
-        t = throughput(args.rounds, args.steps, warmup=5)
+        t = throughput(args.rounds, args.steps, warmup=10)
         out.update(throughput_ratio=t["ratio"], throughput=t)
     out["seeds"] = results
     full = set(parts) >= {"mnist", "shapes", "throughput"} and args.seeds >= 3 and args.budget_scale <= 1 and not extra

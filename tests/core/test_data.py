@@ -131,14 +131,14 @@ def test_grid25_centres_and_sigma():
 
 
 def test_list_datasets_names_and_resources():
-    assert [n for n, _ in list_datasets()] == ["mnist", "fashion", "animals", "stacked-mnist", "ring8", "grid25"]
+    assert [n for n, _ in list_datasets()] == ["mnist", "fashion", "animals", "stacked-mnist", "shapes", "ring8", "grid25"]
     assert all(desc for _, desc in list_datasets())
     assert (resources_dir() / "datasets" / "mnist_5k.npz").is_file()
 
 
 def test_missing_path_lists_builtins(tmp_path):
     with pytest.raises(DataError, match=r"no such dataset or path: .*nothing_here; built-in datasets: mnist, "
-                                        r"fashion, animals, stacked-mnist, ring8, grid25"):
+                                        r"fashion, animals, stacked-mnist, shapes, ring8, grid25"):
         load_dataset(str(tmp_path / "nothing_here"))
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from ganstudio.core import disentangle, health, scoring
 from ganstudio.core.batches import BatchSampler
+from ganstudio.core.blocks import dcgan_init
 from ganstudio.core.codes import CodeError, CodeInput, CodeLayout, parse_layout, traverse
 from ganstudio.core.errors import ConfigError
 from ganstudio.core.evaluation import Evaluation, Score
@@ -121,17 +122,6 @@ def build_g(layout: CodeLayout, channels: int, size: int, width: int) -> Generat
         ch //= 2
     layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]  # (N, C, s, s)
     return Generator(nn.Sequential(*layers), layout.z_dim, out_shape=(channels, size, size))
-
-
-def _init(m: nn.Module) -> None:
-    for mod in m.modules():
-        if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(mod.weight, 0.0, 0.02)
-            if mod.bias is not None:
-                nn.init.zeros_(mod.bias)
-        elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.normal_(mod.weight, 1.0, 0.02)
-            nn.init.zeros_(mod.bias)
 
 
 def q_dim(layout: CodeLayout) -> int:
@@ -381,7 +371,7 @@ class InfoGAN(Family):
         nets = {"G": build_g(layout, c, s, w), "D": InfoD(c, s, w, q_dim(layout), len(layout.continuous)),
                 "H": PairH(c, s, w, len(layout.codes))}
         for m in nets.values():
-            _init(m)
+            dcgan_init(m)  # N(0, 0.02) weights, BN scale N(1, 0.02), as the paper's DCGAN-style networks
         return nets
 
     @classmethod
