@@ -141,8 +141,11 @@ class Family:
 
     @classmethod
     def load_data(cls, cfg, seed: int = 0):
-        """The dataset `cfg.dataset` names, in the form this family trains on."""
-        raise NotImplementedError
+        """The dataset `cfg.dataset` names, in the form this family trains on (default: the image or point
+        set `load_dataset` reads, made fit by `fit_data`; translation families read pairs instead)."""
+        from ganstudio.core.data import load_dataset
+
+        return cls.fit_data(cfg, load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=seed))
 
     @classmethod
     def fit_data(cls, cfg, data):

@@ -211,12 +211,6 @@ class GAN(Family):
         return out
 
     @classmethod
-    def load_data(cls, cfg, seed: int = 0):
-        from ganstudio.core.data import load_dataset
-
-        return cls.fit_data(cfg, load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=seed))
-
-    @classmethod
     def fit_data(cls, cfg, data):
         model = cfg.options.model
         if data.kind != "image" or model not in MODELS:

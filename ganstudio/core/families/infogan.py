@@ -340,12 +340,6 @@ class InfoGAN(Family):
         return out
 
     @classmethod
-    def load_data(cls, cfg, seed: int = 0):
-        from ganstudio.core.data import load_dataset
-
-        return cls.fit_data(cfg, load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=seed))
-
-    @classmethod
     def fit_data(cls, cfg, data):
         from ganstudio.core.errors import DataError
 

@@ -49,11 +49,7 @@ class Template(Family):
     def evaluate(cls, req):
         return scoring.score_generator(req)
 
-    @classmethod
-    def load_data(cls, cfg, seed: int = 0):
-        from ganstudio.core.data import load_dataset
-
-        return load_dataset(cfg.dataset, cfg.image_size, cfg.channels, seed=seed)
+    # load_data: the base class reads cfg.dataset with load_dataset and passes it through fit_data
 
     @classmethod
     def describe(cls, cfg, data) -> dict:
