@@ -100,6 +100,20 @@ def test_it_resumes_exactly_with_the_contrastive_regulariser(tmp_path):
     assert "loss/cr" in resumed[-1] and "cr/accuracy" in resumed[-1]
 
 
+def test_a_spectral_d_has_no_batchnorm_and_its_encoder_reloads(tmp_path):
+    from ganstudio.core.families.infogan import InfoGAN
+    from ganstudio.core.inference import load_entry
+
+    train(tmp_path / "run", "infogan-shapes", width=8, d_norm="spectral", cr_weight=1.0, cr_start=0, steps=4)
+    ld = load_entry(tmp_path / "run", "encode")
+    assert ld.meta["d_norm"] == "spectral"
+    kinds = {type(m).__name__ for m in ld.net.modules()}
+    assert not kinds & {"BatchNorm1d", "BatchNorm2d"}
+    assert hasattr(ld.net.body[0], "parametrizations")  # spectral-normalised weights
+    codes = ld.net.encode(load_dataset("shapes", image_size=32).x[:8], InfoGAN.layout(ld.meta))
+    assert codes.shape == (8, 5) and torch.isfinite(codes).all()
+
+
 # ------------------------------------------------------------------ using the model
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from ganstudio.core import disentangle, health, scoring
 from ganstudio.core.batches import BatchSampler
-from ganstudio.core.blocks import dcgan_init
+from ganstudio.core.blocks import apply_spectral_norm, dcgan_init
 from ganstudio.core.codes import CodeError, CodeInput, CodeLayout, parse_layout, traverse
 from ganstudio.core.errors import ConfigError
 from ganstudio.core.evaluation import Evaluation, Score
@@ -39,6 +39,7 @@ class InfoGANOptions:
     cr_weight: float = option(0.0, "loss", "InfoGAN-CR's contrastive regulariser (Lin et al. 2020): a network H is shown two images whose codes agree in one code only and must say which; G is rewarded when it can, which makes each code change one thing. Weight α; 0 = plain InfoGAN.", minimum=0.0, live=True)
     cr_start: int = option(0, "loss", "The step from which the contrastive regulariser applies: InfoGAN-CR lets the plain InfoGAN settle first.", minimum=0, live=True)
     loss: str = option("ns", "loss", "The adversarial objective (penalty-free losses only: BatchNorm in D mixes the per-sample gradients a penalty needs).", choices=("ns", "minimax", "lsgan", "hinge"))
+    d_norm: str = option("batch", "model", "How D (and InfoGAN-CR's H) are normalised: BatchNorm as in the paper's MNIST networks, or spectral normalisation without BatchNorm as in InfoGAN-CR's reference D, which keeps D from overpowering G on sharp-edged sets such as shapes.", choices=("batch", "spectral"))
     width: int = option(64, "model", "Base width of G and D: channels of G's last hidden layer and D's first, doubling per level (the paper's MNIST networks at 64).", minimum=8)
 
 
@@ -53,24 +54,30 @@ def code_layout(o: InfoGANOptions) -> CodeLayout:
 # Networks: the paper's MNIST networks, grown by one stride-2 level per doubling of the side
 
 
+def _bn(kind, ch: int, on: bool) -> list[nn.Module]:
+    return [kind(ch)] if on else []
+
+
 class InfoD(nn.Module):
     """D(x) → (logits (N,), Q's output (N, q_dim)): one convolutional body, a real/fake head and a Q head.
 
     Q's output: the logits of each categorical code, then the mean and log-std of each continuous code.
     """
 
-    def __init__(self, channels: int, size: int, width: int, q_dim: int, n_cont: int):
+    def __init__(self, channels: int, size: int, width: int, q_dim: int, n_cont: int, norm: str = "batch"):
         super().__init__()
         base, levels = size_levels(size, SIZES)
+        bn = norm == "batch"  # "spectral": no BatchNorm here; the family spectral-normalises the weights after init
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.1, True)]  # (N, w, s/2, s/2)
         ch = width
         for _ in range(levels - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.1, True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not bn), *_bn(nn.BatchNorm2d, ch * 2, bn), nn.LeakyReLU(0.1, True)]
             ch *= 2
-        layers += [nn.Flatten(), nn.Linear(ch * base * base, 1024, bias=False), nn.BatchNorm1d(1024), nn.LeakyReLU(0.1, True)]
+        layers += [nn.Flatten(), nn.Linear(ch * base * base, 1024, bias=not bn), *_bn(nn.BatchNorm1d, 1024, bn),
+                   nn.LeakyReLU(0.1, True)]
         self.body = nn.Sequential(*layers)  # (N, 1024)
         self.head = nn.Linear(1024, 1)
-        self.q = nn.Sequential(nn.Linear(1024, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(0.1, True),
+        self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), *_bn(nn.BatchNorm1d, 128, bn), nn.LeakyReLU(0.1, True),
                                nn.Linear(128, q_dim))
         self.n_cont = n_cont
 
@@ -93,13 +100,14 @@ class InfoD(nn.Module):
 class PairH(nn.Module):
     """InfoGAN-CR's H: two images stacked as channels → logits of which code they share (N, n_codes)."""
 
-    def __init__(self, channels: int, size: int, width: int, n_codes: int):
+    def __init__(self, channels: int, size: int, width: int, n_codes: int, norm: str = "batch"):
         super().__init__()
         base, levels = size_levels(size, SIZES)
+        bn = norm == "batch"
         layers: list[nn.Module] = [nn.Conv2d(2 * channels, width, 4, 2, 1), nn.LeakyReLU(0.1, True)]
         ch = width
         for _ in range(levels - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.1, True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not bn), *_bn(nn.BatchNorm2d, ch * 2, bn), nn.LeakyReLU(0.1, True)]
             ch *= 2
         layers += [nn.Flatten(), nn.Linear(ch * base * base, 256), nn.LeakyReLU(0.1, True), nn.Linear(256, n_codes)]
         self.net = nn.Sequential(*layers)
@@ -299,15 +307,17 @@ class InfoGAN(Family):
                           dict(dataset="mnist", family="infogan", noise_dim=62, categorical="10", continuous=2,
                                lr_g=1e-3, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=64, width=32, steps=4000,
                                sample_every=250)),
-        "infogan-shapes": ("Plain InfoGAN on the shapes set at 32 px: five continuous codes for its five factors.",
+        "infogan-shapes": ("Plain InfoGAN on the shapes set at 32 px: five continuous codes for its five factors, "
+                           "with InfoGAN-CR's reference D (spectral normalisation, lr 2e-3; BatchNorm's D overpowered G "
+                           "here and G's pictures decayed into noise), so that the two presets differ only by the regulariser.",
                            dict(dataset="shapes", image_size=32, family="infogan", noise_dim=5, categorical="", continuous=5,
-                                lr_g=1e-3, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=64, width=32, steps=6000,
-                                sample_every=250)),
+                                continuous_weight=1.0, d_norm="spectral", lr_g=1e-3, lr_d=2e-3, beta1=0.5, beta2=0.999,
+                                batch_size=64, width=32, steps=9000, sample_every=250)),
         "infogan-cr-shapes": ("InfoGAN-CR on the shapes set at 32 px (Lin et al. 2020): the contrastive regulariser makes "
                               "each of the five codes change one factor, the variant that disentangles best in published tables.",
                               dict(dataset="shapes", image_size=32, family="infogan", noise_dim=5, categorical="", continuous=5,
-                                   lr_g=1e-3, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=64, width=32, steps=6000,
-                                   cr_weight=1.0, cr_start=1000, sample_every=250)),
+                                   continuous_weight=1.0, d_norm="spectral", lr_g=1e-3, lr_d=2e-3, beta1=0.5, beta2=0.999,
+                                   batch_size=64, width=32, steps=9000, cr_weight=1.0, cr_start=1000, sample_every=250)),
     }
 
     # ------------------------------------------------------------ declarations
@@ -352,7 +362,7 @@ class InfoGAN(Family):
     def describe(cls, cfg, data) -> dict:
         layout = code_layout(cfg.options)
         return {"codes": layout.to_meta(), "channels": data.channels, "image_size": data.image_size,
-                "width": cfg.options.width, "classes": list(data.classes)}
+                "width": cfg.options.width, "d_norm": cfg.options.d_norm, "classes": list(data.classes)}
 
     @classmethod
     def layout(cls, meta: dict) -> CodeLayout:
@@ -361,11 +371,14 @@ class InfoGAN(Family):
     @classmethod
     def networks(cls, meta: dict) -> dict[str, nn.Module]:
         layout = cls.layout(meta)
-        c, s, w = meta["channels"], meta["image_size"], meta["width"]
-        nets = {"G": build_g(layout, c, s, w), "D": InfoD(c, s, w, q_dim(layout), len(layout.continuous)),
-                "H": PairH(c, s, w, len(layout.codes))}
+        c, s, w, norm = meta["channels"], meta["image_size"], meta["width"], meta.get("d_norm", "batch")
+        nets = {"G": build_g(layout, c, s, w), "D": InfoD(c, s, w, q_dim(layout), len(layout.continuous), norm),
+                "H": PairH(c, s, w, len(layout.codes), norm)}
         for m in nets.values():
             dcgan_init(m)  # N(0, 0.02) weights, BN scale N(1, 0.02), as the paper's DCGAN-style networks
+        if norm == "spectral":
+            apply_spectral_norm(nets["D"])
+            apply_spectral_norm(nets["H"])
         return nets
 
     @classmethod
