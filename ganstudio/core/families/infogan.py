@@ -308,15 +308,15 @@ class InfoGAN(Family):
                                lr_g=1e-3, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=64, width=32, steps=4000,
                                sample_every=250)),
         "infogan-shapes": ("Plain InfoGAN on the shapes set at 32 px: five continuous codes for its five factors, "
-                           "with InfoGAN-CR's reference D (spectral normalisation, lr 2e-3; BatchNorm's D overpowered G "
+                           "with InfoGAN-CR's reference D, spectral-normalised (a BatchNorm D overpowered G "
                            "here and G's pictures decayed into noise), so that the two presets differ only by the regulariser.",
                            dict(dataset="shapes", image_size=32, family="infogan", noise_dim=5, categorical="", continuous=5,
-                                continuous_weight=1.0, d_norm="spectral", lr_g=1e-3, lr_d=2e-3, beta1=0.5, beta2=0.999,
+                                d_norm="spectral", lr_g=1e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
                                 batch_size=64, width=32, steps=9000, sample_every=250)),
         "infogan-cr-shapes": ("InfoGAN-CR on the shapes set at 32 px (Lin et al. 2020): the contrastive regulariser makes "
                               "each of the five codes change one factor, the variant that disentangles best in published tables.",
                               dict(dataset="shapes", image_size=32, family="infogan", noise_dim=5, categorical="", continuous=5,
-                                   continuous_weight=1.0, d_norm="spectral", lr_g=1e-3, lr_d=2e-3, beta1=0.5, beta2=0.999,
+                                   d_norm="spectral", lr_g=1e-3, lr_d=2e-4, beta1=0.5, beta2=0.999,
                                    batch_size=64, width=32, steps=9000, cr_weight=1.0, cr_start=1000, sample_every=250)),
     }
 
