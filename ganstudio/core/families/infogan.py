@@ -58,28 +58,34 @@ def _bn(kind, ch: int, on: bool) -> list[nn.Module]:
     return [kind(ch)] if on else []
 
 
+def conv_levels(in_channels: int, size: int, width: int, bn: bool) -> tuple[list[nn.Module], int]:
+    """The stride-2 convolutions D and H share, down to the base side: (layers, channels out)."""
+    _, levels = size_levels(size, SIZES)
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.1, True)]  # (N, w, s/2, s/2)
+    ch = width
+    for _ in range(levels - 1):
+        layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not bn), *_bn(nn.BatchNorm2d, ch * 2, bn), nn.LeakyReLU(0.1, True)]
+        ch *= 2
+    return layers, ch
+
+
 class InfoD(nn.Module):
     """D(x) → (logits (N,), Q's output (N, q_dim)): one convolutional body, a real/fake head and a Q head.
 
     Q's output: the logits of each categorical code, then the mean and log-std of each continuous code.
     """
 
-    def __init__(self, channels: int, size: int, width: int, q_dim: int, n_cont: int, norm: str = "batch"):
+    def __init__(self, channels: int, size: int, width: int, q_dim: int, norm: str = "batch"):
         super().__init__()
-        base, levels = size_levels(size, SIZES)
+        base, _ = size_levels(size, SIZES)
         bn = norm == "batch"  # "spectral": no BatchNorm here; the family spectral-normalises the weights after init
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.1, True)]  # (N, w, s/2, s/2)
-        ch = width
-        for _ in range(levels - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not bn), *_bn(nn.BatchNorm2d, ch * 2, bn), nn.LeakyReLU(0.1, True)]
-            ch *= 2
+        layers, ch = conv_levels(channels, size, width, bn)
         layers += [nn.Flatten(), nn.Linear(ch * base * base, 1024, bias=not bn), *_bn(nn.BatchNorm1d, 1024, bn),
                    nn.LeakyReLU(0.1, True)]
         self.body = nn.Sequential(*layers)  # (N, 1024)
         self.head = nn.Linear(1024, 1)
         self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), *_bn(nn.BatchNorm1d, 128, bn), nn.LeakyReLU(0.1, True),
                                nn.Linear(128, q_dim))
-        self.n_cont = n_cont
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(x)
@@ -102,13 +108,8 @@ class PairH(nn.Module):
 
     def __init__(self, channels: int, size: int, width: int, n_codes: int, norm: str = "batch"):
         super().__init__()
-        base, levels = size_levels(size, SIZES)
-        bn = norm == "batch"
-        layers: list[nn.Module] = [nn.Conv2d(2 * channels, width, 4, 2, 1), nn.LeakyReLU(0.1, True)]
-        ch = width
-        for _ in range(levels - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not bn), *_bn(nn.BatchNorm2d, ch * 2, bn), nn.LeakyReLU(0.1, True)]
-            ch *= 2
+        base, _ = size_levels(size, SIZES)
+        layers, ch = conv_levels(2 * channels, size, width, norm == "batch")
         layers += [nn.Flatten(), nn.Linear(ch * base * base, 256), nn.LeakyReLU(0.1, True), nn.Linear(256, n_codes)]
         self.net = nn.Sequential(*layers)
 
@@ -372,7 +373,7 @@ class InfoGAN(Family):
     def networks(cls, meta: dict) -> dict[str, nn.Module]:
         layout = cls.layout(meta)
         c, s, w, norm = meta["channels"], meta["image_size"], meta["width"], meta.get("d_norm", "batch")
-        nets = {"G": build_g(layout, c, s, w), "D": InfoD(c, s, w, q_dim(layout), len(layout.continuous), norm),
+        nets = {"G": build_g(layout, c, s, w), "D": InfoD(c, s, w, q_dim(layout), norm),
                 "H": PairH(c, s, w, len(layout.codes), norm)}
         for m in nets.values():
             dcgan_init(m)  # N(0, 0.02) weights, BN scale N(1, 0.02), as the paper's DCGAN-style networks
