@@ -1,4 +1,4 @@
-"""`ganstudio ...` subcommands: train, sample, translate, eval, export, presets, datasets, families.
+"""`ganstudio ...` subcommands: train, sample, translate, upscale, eval, export, presets, datasets, families.
 
 One module per command group; each imports torch and the core only when its command runs, so
 `ganstudio --help` and the studio window (which imports Qt only when opened) start fast.
@@ -14,7 +14,7 @@ from ganstudio.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UsageError  #
 from ganstudio.cli.evaluate import cmd_eval
 from ganstudio.cli.info import cmd_datasets, cmd_families, cmd_presets
 from ganstudio.cli.train import cmd_train
-from ganstudio.cli.use import cmd_export, cmd_sample, cmd_translate
+from ganstudio.cli.use import cmd_export, cmd_sample, cmd_translate, cmd_upscale
 from ganstudio.core.errors import UserError
 
 
@@ -106,7 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     mode = tr.add_mutually_exclusive_group()
     mode.add_argument("--tile", action="store_true", help="large images tile by tile with blended overlaps (default)")
     mode.add_argument("--resize", action="store_true", help="resize to the model's size and back instead (faster, softer)")
+    tr.add_argument("--interpolate", type=float, metavar="ALPHA",
+                    help="super-resolution models: blend the GAN with its PSNR start (0 = PSNR model, 1 = GAN, the default)")
     tr.set_defaults(func=cmd_translate)
+
+    up = sub.add_parser("upscale", help="upscale photos with a trained super-resolution model (srgan family), streamed in tiles",
+                        description="Upscale images (files or folders, recursively) with a super-resolution checkpoint. "
+                                    "Tiles are read, blended and written as a stream, so memory stays bounded whatever "
+                                    "the size; alpha is kept, grayscale stays grayscale, 16-bit is converted to 8-bit "
+                                    "(with a note). Outputs are PNG; existing files are never overwritten.")
+    up.add_argument("checkpoint", help="a super-resolution checkpoint file or its run directory")
+    up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and folders")
+    up.add_argument("-o", "--output", help="output folder (default: upscaled/ next to the first input)")
+    up.add_argument("--scale", type=int, help="the factor to upscale by; must be the model's (default: the model's)")
+    up.add_argument("--interpolate", type=float, metavar="ALPHA",
+                    help="network interpolation (ESRGAN): 0 = the PSNR model (faithful, smooth) … 1 = the GAN (sharp; default)")
+    up.add_argument("--max-pixels", type=int, metavar="N",
+                    help="largest output image in pixels (default 89,478,485, Pillow's decompression limit); raise it "
+                         "for very large results")
+    up.set_defaults(func=cmd_upscale)
 
     ev = sub.add_parser("eval", help="score a checkpoint by its family's metrics (a generator: FD, KID, precision/recall, TSTR, modes)",
                         description="Evaluate a checkpoint with the metrics its family declares (`ganstudio families NAME` "

@@ -23,14 +23,19 @@ def cmd_datasets(args) -> int:
     from ganstudio.core.data import list_datasets
 
     from ganstudio.core.pairs import list_translation_datasets
+    from ganstudio.core.photos import list_photo_sets
 
     rows = list_datasets()
     pairs = list_translation_datasets()
-    width = max(len(n) for n, _ in rows + pairs)
+    photos = list_photo_sets()
+    width = max(len(n) for n, _ in rows + pairs + photos)
     for name, desc in rows:
         print(f"{name:<{width}}  {desc}")
     print("\nFor image-to-image translation (pix2pix, cyclegan):")
     for name, desc in pairs:
+        print(f"{name:<{width}}  {desc}")
+    print("\nFor super-resolution (srgan), photos at their own size (or any folder of photos):")
+    for name, desc in photos:
         print(f"{name:<{width}}  {desc}")
     print("\nOr give a path: a folder of images (one sub-folder per class for labels), "
           "MNIST-style IDX files, or an .npz with 'images' (and optional 'labels', 'classes').")

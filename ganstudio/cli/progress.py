@@ -42,11 +42,16 @@ class Progress:
         eta = (self.total - step) / rate if rate else float("nan")
         frac = step / self.total if self.total else 1.0
         bar = "#" * int(frac * 20)
-        line = (
-            f"step {step}/{self.total} [{bar:<20}] {frac:5.1%} | {values.get('img_per_s', 0):,.0f} img/s | "
-            f"loss D {values.get('loss/d', float('nan')):.3f} G {values.get('loss/g', float('nan')):.3f} | "
-            f"D(x) {values.get('d/real', float('nan')):.2f} D(G(z)) {values.get('d/fake', float('nan')):.2f} | ETA {_fmt_duration(eta)}"
-        )
+        nan = float("nan")
+        parts = [f"step {step}/{self.total} [{bar:<20}] {frac:5.1%}", f"{values.get('img_per_s', 0):,.0f} img/s"]
+        if "psnr/model" in values and "d/real" not in values:  # a PSNR-only model has no D to report
+            parts.append(f"loss G {values.get('loss/g', nan):.3f}")
+        else:
+            parts += [f"loss D {values.get('loss/d', nan):.3f} G {values.get('loss/g', nan):.3f}",
+                      f"D(x) {values.get('d/real', nan):.2f} D(G(z)) {values.get('d/fake', nan):.2f}"]
+        if "psnr/model" in values:
+            parts.append(f"PSNR {values['psnr/model']:.2f} dB (bicubic {values.get('psnr/bicubic', nan):.2f})")
+        line = " | ".join(parts + [f"ETA {_fmt_duration(eta)}"])
         if self.tty:
             self.stream.write("\r" + line.ljust(self.width))
             self.width = len(line)

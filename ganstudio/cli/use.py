@@ -170,12 +170,19 @@ def cmd_export(args) -> int:
 
 def cmd_translate(args) -> int:
     from ganstudio.core.translate import collect_inputs, default_output_dir, translate_files
-    from ganstudio.core.inference import load_translator
+    from ganstudio.core.inference import load_translator, read_checkpoint, signature_of
+    from ganstudio.core.upscale import upscale_factor
 
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing[:5])}")
-    G, size, in_ch, names = load_translator(args.checkpoint, args.direction)
+    state = read_checkpoint(args.checkpoint)
+    sig = signature_of(state)
+    if sig.kind == "translate" and upscale_factor(sig.entry()) > 1:  # a super-resolution model: upscale, streamed
+        return _upscale(args, state, scale=None)
+    if args.interpolate is not None:
+        raise UsageError("--interpolate blends a super-resolution GAN with its PSNR start; this model does not upscale")
+    G, size, in_ch, names = load_translator(args.checkpoint, args.direction, state=state)
     out_dir = Path(args.output) if args.output else default_output_dir(args.inputs)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {out_dir}: is a file, not a folder")
@@ -202,3 +209,57 @@ def cmd_translate(args) -> int:
 
 
 # (label, value key, floor key, format, note) rows of the eval table
+
+
+def cmd_upscale(args) -> int:
+    from ganstudio.core.inference import read_checkpoint
+
+    missing = [p for p in args.inputs if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing[:5])}")
+    return _upscale(args, read_checkpoint(args.checkpoint), scale=args.scale)
+
+
+def _upscale(args, state: dict, scale: int | None) -> int:
+    from ganstudio.core.translate import collect_inputs
+    from ganstudio.core.upscale import load_upscaler, upscale_files
+
+    alpha = 1.0 if args.interpolate is None else args.interpolate
+    if not 0.0 <= alpha <= 1.0:
+        raise UsageError(f"--interpolate {alpha}: α must be in [0, 1] (0 = the PSNR model, 1 = the GAN)")
+    max_pixels = getattr(args, "max_pixels", None)
+    if max_pixels is not None and max_pixels < 1:
+        raise UsageError(f"--max-pixels {max_pixels}: must be a positive number of pixels")
+    up = load_upscaler(args.checkpoint, alpha=alpha, state=state)
+    if scale is not None and scale != up.scale:
+        raise UsageError(f"--scale {scale}: this model upscales ×{up.scale}; train a ×{scale} one "
+                         f"(--set scale={scale}) or leave --scale out")
+    first = Path(args.inputs[0])
+    out_dir = Path(args.output) if args.output else (first if first.is_dir() else first.parent) / "upscaled"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {out_dir}: is a file, not a folder")
+    files = collect_inputs(args.inputs, exclude=out_dir)
+    if not files:
+        raise UsageError("no image files among the inputs")
+    kw = {"max_pixels": max_pixels} if max_pixels else {}
+    progress = Progress(len(files))
+    done, failed, notes = 0, [], []
+    how = f"×{up.scale}" + (f", α {alpha:g}" if up.interpolable else "")
+    for i, r in enumerate(upscale_files(files, out_dir, up, **kw), 1):
+        if r.error:
+            failed.append(f"{r.source} ({r.error})")
+        else:
+            done += 1
+            if r.note:
+                notes.append(f"{r.source}: {r.note}")
+        progress.stream.write(f"\rupscaled {i}/{len(files)} ({how})" + ("\n" if not progress.tty else ""))
+    progress.message("")
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    for f in failed:
+        print(f"skipped: {f}", file=sys.stderr)
+    if not done:
+        print(f"ganstudio: error: nothing could be upscaled ({len(failed)} files failed)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {done} images ({how}) to {out_dir}" + (f"; {len(failed)} skipped" if failed else ""))
+    return 0

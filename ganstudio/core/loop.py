@@ -130,6 +130,13 @@ class Session:
         self.log = MetricLog()
         self.real_ref = self.family.real_reference(cfg.sample_count, cfg.seed + 3)
 
+    def start(self) -> None:
+        """A fresh run's first moment: the family may load weights from elsewhere; EMA copies follow them."""
+        self.family.start(self.nets)
+        with torch.no_grad():
+            for name, avg in self.ema.items():
+                avg.load_state_dict(self.nets[name].state_dict())
+
     def distribute(self) -> None:
         """Wrap every network for a distributed job (collective: every rank calls it, in step)."""
         if not self.ctx.active:

@@ -196,6 +196,8 @@ def _prepare_and_run(cfg, run: RunDir, control: Control, resume: bool, data, ctx
         threads = (cfg.threads, threads_text(cfg.threads, f"threads = {cfg.threads}")) if cfg.threads else auto_threads(data)
         torch.set_num_threads(threads[0])
         trainer = Session(cfg, data, device, ctx)
+        if not resume:
+            trainer.start()  # every rank: the same weights from the same file
         if ctx.main:
             if resume:
                 try:  # a checkpoint that does not fit this model is refused here, before anything is written

@@ -249,11 +249,12 @@ class SetupPanel(QWidget):
         """Called once the training core is imported: builds the form and lists the built-in datasets."""
         from ganstudio.core.data import BUILTIN_DATASETS
         from ganstudio.core.pairs import TRANSLATION_DATASETS
+        from ganstudio.core.photos import PHOTO_SETS
 
         self._ensure_form()
         self.dataset_combo.blockSignals(True)
         self.dataset_combo.clear()
-        self._builtin_names = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names()
+        self._builtin_names = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names() + PHOTO_SETS.names()
         self.dataset_combo.addItems(self._builtin_names + [OPEN_FOLDER, OPEN_FILE])
         self.set_dataset(self._dataset_value, inspect=False)
         self.dataset_combo.blockSignals(False)

@@ -81,6 +81,8 @@ def thumbnail_strip(data, count: int, height: int) -> QPixmap | None:
     x = getattr(data, "x", None)
     if x is None:
         x = getattr(data, "b", None)
+    if x is None and hasattr(data, "thumbnails"):  # photos at their own sizes
+        x = data.thumbnails(count)
     if x is None or getattr(x, "dim", lambda: 0)() != 4 or not len(x):
         return None
     pick = x[np.linspace(0, len(x) - 1, min(count, len(x))).astype(int)]

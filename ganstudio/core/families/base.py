@@ -205,6 +205,10 @@ class Family:
         self.device, self.fast, self.ctx = device, fast, ctx
         self.step = 0
 
+    def start(self, nets: Nets) -> None:
+        """Called once when a run begins (not on a resume), before the first step: weights another run
+        trained are loaded here (SRGAN starting from SRResNet)."""
+
     def phases(self) -> list[Phase]:
         """Read every step, so live option changes (n_critic) apply from the next one."""
         raise NotImplementedError
