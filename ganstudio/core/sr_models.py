@@ -168,7 +168,7 @@ class VGGDiscriminator(nn.Module):
 
 
 class RandomFeatures(nn.Module):
-    """The content loss's feature network: VGG-style conv3 + ReLU stages (64, 128, 256 channels, max-pooled between),
+    """The content loss's feature network: VGG-style conv3 + ReLU stages (32, 64, 128 channels, max-pooled between),
     weights drawn once from a fixed seed and never trained.
 
     No ImageNet-trained VGG can ship or be downloaded here. Features of a fixed random convolutional network
@@ -182,7 +182,7 @@ class RandomFeatures(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         g = torch.Generator().manual_seed(self.SEED)
-        widths = ((channels, 64), (64, 64), "pool", (64, 128), (128, 128), "pool", (128, 256), (256, 256))
+        widths = ((channels, 32), (32, 32), "pool", (32, 64), (64, 64), "pool", (64, 128), (128, 128))
         layers: list[nn.Module] = []
         for w in widths:
             if w == "pool":

@@ -25,6 +25,7 @@ from ganstudio.core.images import MAX_PIXELS, Unusable, _bomb_warnings_as_errors
 # context and a 16 px fade leave tiled and untiled results within 1/255 of each other.
 TILE, MARGIN, BAND = 128, 16, 16
 TILES_PER_CALL = 4   # tiles batched into one network call
+PSNR_SUFFIX = "_psnr"  # a GAN checkpoint keeps its PSNR start as network "<G>_psnr", for interpolation
 
 
 # ---------------------------------------------------------------------------------------------- the model
@@ -82,7 +83,7 @@ def load_upscaler(path, alpha: float = 1.0, state: dict | None = None) -> Upscal
         raise CheckpointError(f"{path}: a {ld.family} model translates at the same size; it does not upscale "
                               "(use `ganstudio translate`)")
     gan = {k: v.clone() for k, v in ld.net.state_dict().items()}
-    psnr = state["nets"].get(ld.entry.net + "_psnr")
+    psnr = state["nets"].get(ld.entry.net + PSNR_SUFFIX)
     up = Upscaler(ld.net, scale, ld.entry.inputs[0].shape[0], ld.step, ld.family, gan,
                   {k: v.float() if v.is_floating_point() else v for k, v in psnr.items()} if psnr else None)
     up.set_alpha(alpha)

@@ -1,4 +1,4 @@
-"""TranslatePanel: drop images, pick a pix2pix/CycleGAN model and a direction, translate the batch off the GUI thread."""
+"""TranslatePanel: drop images, pick a pix2pix/CycleGAN or super-resolution model, translate or upscale the batch off the GUI thread."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QSlider,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -28,13 +30,52 @@ THUMB = 48
 
 
 class WipeView(QWidget):
-    """Before on the left of the wipe line, after on the right; the slider moves the line."""
+    """Before on the left of the wipe line, after on the right; the slider moves the line. With the loupe on,
+    a square around the pointer shows the result at 1:1 (one image pixel per screen pixel), the wipe line
+    running through it too, so an upscale's invented detail can be judged at its real size."""
+
+    LOUPE = 180  # side of the loupe, screen px
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.before = self.after = None
         self.position = 0.5
+        self.loupe = False
+        self.pointer: QPointF | None = None
         self.setMinimumSize(200, 200)
+        self.setMouseTracking(True)
+
+    def set_loupe(self, on: bool) -> None:
+        self.loupe = on
+        self.update()
+
+    def mouseMoveEvent(self, event) -> None:
+        self.pointer = event.position()
+        if self.loupe:
+            self.update()
+
+    def leaveEvent(self, event) -> None:
+        self.pointer = None
+        self.update()
+
+    def _target(self) -> QRectF | None:
+        img = self.after or self.before
+        if img is None:
+            return None
+        scale = min(self.width() / img.width(), self.height() / img.height())
+        w, h = img.width() * scale, img.height() * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def loupe_source(self) -> QRectF | None:
+        """The rectangle of the result (in its pixels) the loupe shows now, or None when it shows nothing."""
+        img, target = self.after or self.before, self._target()
+        if not self.loupe or self.pointer is None or target is None or not target.contains(self.pointer):
+            return None
+        k = img.width() / target.width()  # image px per screen px
+        cx = (self.pointer.x() - target.left()) * k
+        cy = (self.pointer.y() - target.top()) * k
+        half = self.LOUPE / 2
+        return QRectF(cx - half, cy - half, self.LOUPE, self.LOUPE)
 
     def set_images(self, before: np.ndarray | None, after: np.ndarray | None) -> None:
         self.before = None if before is None else to_qimage(before)
@@ -48,13 +89,11 @@ class WipeView(QWidget):
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), self.palette().window())
-        img = self.after or self.before
-        if img is None:
+        target = self._target()
+        if target is None:
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Select a translated image")
             return
-        scale = min(self.width() / img.width(), self.height() / img.height())
-        w, h = img.width() * scale, img.height() * scale
-        target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+        w, h = target.width(), target.height()
         split = target.left() + w * self.position
         if self.before is not None:
             p.save()
@@ -68,6 +107,30 @@ class WipeView(QWidget):
             p.restore()
         p.setPen(Qt.GlobalColor.red)
         p.drawLine(int(split), int(target.top()), int(split), int(target.bottom()))
+        src = self.loupe_source()
+        if src is not None:
+            self._draw_loupe(p, src, target, split)
+
+    def _draw_loupe(self, p: QPainter, src: QRectF, target: QRectF, split: float) -> None:
+        img = self.after or self.before
+        k = img.width() / target.width()
+        lens = QRectF(self.pointer.x() - self.LOUPE / 2, self.pointer.y() - self.LOUPE / 2, self.LOUPE, self.LOUPE)
+        cut = lens.left() + (split - self.pointer.x()) * k + self.LOUPE / 2  # the wipe line, magnified with the image
+        cut = min(max(cut, lens.left()), lens.right())
+        p.fillRect(lens, Qt.GlobalColor.black)
+        for image, clip in ((self.before, QRectF(lens.left(), lens.top(), cut - lens.left(), lens.height())),
+                            (self.after, QRectF(cut, lens.top(), lens.right() - cut, lens.height()))):
+            if image is None or clip.width() <= 0:
+                continue
+            f = image.width() / img.width()  # the before image is smaller: its pixels are magnified, not smoothed
+            p.save()
+            p.setClipRect(clip)
+            p.drawImage(lens, image, QRectF(src.left() * f, src.top() * f, src.width() * f, src.height() * f))
+            p.restore()
+        p.setPen(Qt.GlobalColor.red)
+        p.drawLine(int(cut), int(lens.top()), int(cut), int(lens.bottom()))
+        p.setPen(Qt.GlobalColor.white)
+        p.drawRect(lens)
 
 
 class _Relay(QObject):
@@ -125,6 +188,32 @@ class TranslatePanel(QWidget):
         self.cycle_view.setMinimumSize(120, 120)
         self.cycle_view.setToolTip("CycleGAN: the translation translated back (F(G(x))); close to the original when the cycle holds.")
         self.cycle_label = QLabel("")
+        # super-resolution models: network interpolation, the output limit, the loupe
+        self.alpha_label = QLabel("PSNR ↔ GAN  α 1.00")
+        self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
+        self.alpha_slider.setRange(0, 100)
+        self.alpha_slider.setValue(100)
+        self.alpha_slider.setToolTip("Network interpolation (ESRGAN): the weights (1 − α)·PSNR model + α·GAN. 0 is faithful "
+                                     "and smooth, 1 is sharp with invented texture; in between trades one for the other.")
+        self.alpha_slider.valueChanged.connect(lambda v: self.alpha_label.setText(f"PSNR ↔ GAN  α {v / 100:.2f}"))
+        self.alpha_slider.sliderReleased.connect(self._on_alpha_slider_released)
+        self.limit_spin = QSpinBox()
+        self.limit_spin.setRange(1, 100_000)
+        self.limit_spin.setSuffix(" Mpx")
+        self.limit_spin.setToolTip("Largest result to write, in megapixels (default: Pillow's decompression limit, 89 Mpx). "
+                                   "A larger result is refused with its size; raise this to allow it.")
+        from ganstudio.core.images import MAX_PIXELS
+
+        self.limit_spin.setValue(round(MAX_PIXELS / 1e6))
+        self.loupe_check = QCheckBox("Loupe 1:1")
+        self.loupe_check.setToolTip("Show the result at its real size, one image pixel per screen pixel, around the pointer.")
+        self.loupe_check.toggled.connect(lambda on: self.wipe.set_loupe(on))
+        self.sr_row = QWidget()
+        sr = QHBoxLayout(self.sr_row)
+        sr.setContentsMargins(0, 0, 0, 0)
+        for w in (self.alpha_label, self.alpha_slider, QLabel("Limit"), self.limit_spin):
+            sr.addWidget(w)
+        self.sr_row.setVisible(False)
 
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
@@ -146,6 +235,7 @@ class TranslatePanel(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.wipe, 1)
         right.addWidget(self.wipe_slider)
+        right.addWidget(self.loupe_check)
         right.addWidget(self.cycle_label)
         right.addWidget(self.cycle_view)
         body = QHBoxLayout()
@@ -153,6 +243,7 @@ class TranslatePanel(QWidget):
         body.addLayout(right, 2)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.sr_row)
         lay.addLayout(out)
         lay.addLayout(body, 1)
         self._update_buttons()
@@ -170,16 +261,39 @@ class TranslatePanel(QWidget):
         except CheckpointError as e:
             self.model_label.setText(f"<span style='color:#c0392b'>{e}</span>")
             return False
+        from ganstudio.core.upscale import PSNR_SUFFIX, upscale_factor
+
         entries = {e.name: e for e in sig.entries}
         names = (entries["AtoB"].source, entries["AtoB"].target)
+        scale = upscale_factor(entries["AtoB"])
+        interpolable = scale > 1 and entries["AtoB"].net + PSNR_SUFFIX in state["nets"]
         # a model that translates both ways also shows each result translated back
-        self.model = {"path": str(path), "names": names, "both_ways": "BtoA" in entries}
+        self.model = {"path": str(path), "names": names, "both_ways": "BtoA" in entries, "scale": scale,
+                      "interpolable": interpolable}
         self.direction_combo.clear()
         for e in sig.entries:
             self.direction_combo.addItem(f"{e.source} → {e.target}", e.name)
-        self.model_label.setText(f"{state['family']} · step {state.get('step', 0)} · {path}")
+        self.sr_row.setVisible(scale > 1)
+        self.alpha_slider.setValue(100)
+        self.alpha_slider.setEnabled(interpolable)
+        self.alpha_label.setEnabled(interpolable)
+        self.alpha_slider.setToolTip(self.alpha_slider.toolTip() if interpolable else
+                                     "This model has no PSNR start to interpolate from: network interpolation needs a GAN "
+                                     "model trained with init_from set to a PSNR-only (srresnet) run.")
+        self.mode_combo.setVisible(scale == 1)  # super-resolution always tiles, streamed
+        self.run_button.setText(f"Upscale ×{scale}" if scale > 1 else "Translate")
+        what = f" · upscales ×{scale}" if scale > 1 else ""
+        self.model_label.setText(f"{state['family']} · step {state.get('step', 0)}{what} · {path}")
         self._update_buttons()
         return True
+
+    @property
+    def upscaling(self) -> bool:
+        return self.model is not None and self.model.get("scale", 1) > 1
+
+    @property
+    def alpha(self) -> float:
+        return self.alpha_slider.value() / 100
 
     def add_paths(self, paths) -> int:
         from ganstudio.core.translate import collect_inputs
@@ -220,8 +334,10 @@ class TranslatePanel(QWidget):
         busy = self.running
         self.run_button.setEnabled(not busy and self.model is not None and self.queue.count() > 0)
         self.cancel_button.setEnabled(busy)
-        for w in (self.open_button, self.add_button, self.clear_button, self.out_button, self.direction_combo, self.mode_combo):
+        for w in (self.open_button, self.add_button, self.clear_button, self.out_button, self.direction_combo, self.mode_combo,
+                  self.limit_spin):
             w.setEnabled(not busy)
+        self.alpha_slider.setEnabled(not busy and self.model is not None and bool(self.model.get("interpolable")))
 
     # ------------------------------------------------------------ the batch (worker thread)
 
@@ -235,21 +351,33 @@ class TranslatePanel(QWidget):
         direction = self.direction_combo.currentData() or "AtoB"
         mode = self.mode_combo.currentText()
         path = self.model["path"]
+        upscaling, alpha, limit = self.upscaling, self.alpha, self.limit_spin.value() * 1_000_000
+        if upscaling and self.out_dir is None:
+            first = inputs[0]
+            out_dir = (first if first.is_dir() else first.parent) / "upscaled"
         self._cancel.clear()
         self.progress.setRange(0, len(inputs))
         self.progress.setValue(0)
-        self.status.setText(f"Translating {len(inputs)} images into {out_dir}…")
+        self.status.setText(f"{'Upscaling' if upscaling else 'Translating'} {len(inputs)} images into {out_dir}…")
 
         def work():
             from ganstudio.core.checkpoint import CheckpointError
+            from ganstudio.core.errors import DataError
             from ganstudio.core.translate import translate_files
             from ganstudio.core.inference import load_translator
 
             try:
-                G, size, in_ch, _ = load_translator(path, direction)
-                for r in translate_files(inputs, out_dir, G, size, in_ch, mode=mode, cancel=self._cancel.is_set):
+                if upscaling:
+                    from ganstudio.core.upscale import load_upscaler, upscale_files
+
+                    results = upscale_files(inputs, out_dir, load_upscaler(path, alpha), max_pixels=limit,
+                                            cancel=self._cancel.is_set)
+                else:
+                    G, size, in_ch, _ = load_translator(path, direction)
+                    results = translate_files(inputs, out_dir, G, size, in_ch, mode=mode, cancel=self._cancel.is_set)
+                for r in results:
                     self._relay.result.emit(r)
-            except (CheckpointError, OSError) as e:
+            except (CheckpointError, DataError, OSError) as e:
                 self._relay.failed.emit(str(e))
             finally:
                 self._relay.finished.emit(self._cancel.is_set())
@@ -273,8 +401,9 @@ class TranslatePanel(QWidget):
         item = self._item_for(r.source)
         if item is not None:
             name = Path(r.source).name
-            item.setText(f"{name}  ✓ {Path(r.output).name}" if not r.error else f"{name}  ✗ {r.error}")
-            item.setToolTip(r.output or r.error)
+            note = f" ({r.note})" if getattr(r, "note", "") else ""
+            item.setText(f"{name}  ✓ {Path(r.output).name}{note}" if not r.error else f"{name}  ✗ {r.error}")
+            item.setToolTip((r.output + note) if r.output else r.error)
             if self.queue.currentItem() is None and not r.error:
                 self.queue.setCurrentItem(item)
 
@@ -283,7 +412,7 @@ class TranslatePanel(QWidget):
         done = sum(1 for r in self.results.values() if not r.error)
         failed = sum(1 for r in self.results.values() if r.error)
         verb = "Cancelled" if cancelled else "Done"
-        self.status.setText(f"{verb}: {done} translated, {failed} failed" + (f", {self.queue.count() - len(self.results)} not started" if cancelled else ""))
+        self.status.setText(f"{verb}: {done} {'upscaled' if self.upscaling else 'translated'}, {failed} failed" + (f", {self.queue.count() - len(self.results)} not started" if cancelled else ""))
         self._update_buttons()
 
     def wait(self, timeout: float = 60.0) -> None:
@@ -313,6 +442,54 @@ class TranslatePanel(QWidget):
         self.cycle_label.setText("")
         if after is not None and self.model is not None and self.model["both_ways"]:
             self._reconstruct(item.data(256), after)
+
+    PREVIEW_MAX_PIXELS = 4_000_000  # α previews are redrawn in memory up to this output size
+
+    def _on_alpha_slider_released(self) -> None:
+        """A new α: the selected image is upscaled again at it (off the GUI thread) so the change shows at once;
+        the batch uses it from the next press of Upscale."""
+        item = self.queue.currentItem()
+        if item is None or not self.upscaling or self.running:
+            return
+        source, path, alpha = item.data(256), self.model["path"], self.alpha
+        self.status.setText(f"Previewing α {alpha:.2f}…")
+
+        def work():
+            import torch
+
+            from ganstudio.core.upscale import decode_for_upscale, load_upscaler, upscale_array
+
+            dec = decode_for_upscale(Path(source))
+            up = load_upscaler(path, alpha)
+            h, w = dec.pixels.shape[:2]
+            if h * w * up.scale ** 2 > self.PREVIEW_MAX_PIXELS:
+                return f"α {alpha:.2f} applies when you press Upscale (this image is too large to preview live)"
+            with torch.inference_mode():
+                out = upscale_array(dec.pixels, up, up.scale, up.channels)
+            return out if out.shape[2] == 3 else np.repeat(out, 3, axis=2)
+
+        in_background(self, work, lambda result: self._on_alpha_preview_ready(source, alpha, result),
+                      "ganstudio-alpha", daemon=False)
+
+    def _on_alpha_preview_ready(self, source: str, alpha: float, result) -> None:
+        current = self.queue.currentItem()
+        if current is None or current.data(256) != source:
+            return
+        if isinstance(result, (str, Exception)):
+            self.status.setText(str(result))
+            return
+        self.wipe.set_images(self._before(source), result)
+        self.status.setText(f"Preview at α {alpha:.2f}; Upscale writes the files at it.")
+
+    @staticmethod
+    def _before(source: str) -> np.ndarray | None:
+        from PIL import Image
+
+        try:
+            with Image.open(source) as im:
+                return np.asarray(im.convert("RGB"))
+        except OSError:
+            return None
 
     def _reconstruct(self, source: str, after: np.ndarray) -> None:
         """Two-way models (CycleGAN): translate the result back with the other generator, off the GUI thread."""

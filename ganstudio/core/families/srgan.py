@@ -94,7 +94,7 @@ class SRGAN(Family):
             "(ESRGAN's) and a random-feature content loss; sharper, lower PSNR.",
             dict(family="srgan", dataset="photos", scale=4, g_width=32, g_blocks=8, d_width=32, lr_patch=24,
                  batch_size=16, lr_g=1e-4, lr_d=1e-4, beta1=0.9, beta2=0.999, adversarial="relativistic",
-                 pixel_weight=1.0, content_weight=1.0, adv_weight=5e-3, steps=2000, sample_every=250,
+                 pixel_weight=1.0, content_weight=1.0, adv_weight=5e-3, steps=1200, sample_every=250,
                  log_every=10, checkpoint_every=500)),
     }
 
@@ -197,10 +197,10 @@ class SRGAN(Family):
         state = load_checkpoint(path)
         if state.get("family") != self.name or not isinstance(state.get("meta"), dict):
             raise CheckpointError(f"init_from {path}: not a super-resolution run (trained by {state.get('family')!r})")
-        theirs, mine = state["meta"].get("spec"), self.meta["spec"]
-        if theirs != mine:
-            diff = ", ".join(f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in mine.items()
-                             if not isinstance(theirs, dict) or theirs.get(k) != v)
+        theirs = state["meta"].get("spec") if isinstance(state["meta"].get("spec"), dict) else {}
+        mine = {k: v for k, v in self.meta["spec"].items() if k != "d_width"}  # D is not carried over
+        if any(theirs.get(k) != v for k, v in mine.items()):
+            diff = ", ".join(f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in mine.items() if theirs.get(k) != v)
             raise CheckpointError(f"init_from {path}: its generator differs from this one ({diff})")
         weights = (state.get("ema") or {}).get("G") or state["nets"]["G"]
         try:
