@@ -156,9 +156,12 @@ def iter_upscaled(img: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor], s
     grayscale model is run channel by channel. `alpha` (H, W) uint8 is upscaled bicubically beside it.
     """
     h, w, c = img.shape
-    x = torch.from_numpy(img if img.flags.writeable else img.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)  # (C, H, W)
-    a = None if alpha is None else torch.tensor(alpha, dtype=torch.float32)[None].div_(127.5).sub_(1.0)
-    def run(t: torch.Tensor) -> torch.Tensor:  # (N, C, h, w) → (N, C, s·h, s·w) in [-1, 1]
+    # kept as uint8 (H·W·C bytes); each tile's crop is made float only when it runs
+    x = torch.from_numpy(img if img.flags.writeable else img.copy()).permute(2, 0, 1)            # (C, H, W) uint8
+    a = None if alpha is None else torch.from_numpy(alpha if alpha.flags.writeable else alpha.copy())[None]
+
+    def run(t: torch.Tensor) -> torch.Tensor:  # (N, C, h, w) uint8 → (N, C, s·h, s·w) in [-1, 1]
+        t = t.float().div_(127.5).sub_(1.0)
         if c == 1 and model_channels == 3:
             out = (fn(t.expand(-1, 3, -1, -1)).float() * _LUMA.view(1, 3, 1, 1)).sum(1, keepdim=True)
         elif c == 3 and model_channels == 1:
@@ -177,19 +180,22 @@ def iter_upscaled(img: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor], s
         if cancel is not None and cancel():
             return
         y1 = min(y0 + tile, h)
-        boxes = [(max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x0 + tile + margin)) for x0 in xs]
-        outs = _run_tiles(run, x, boxes, batch)
-        if a is not None:
-            alphas = [F.interpolate(a[None, :, b[0]:b[2], b[1]:b[3]], scale_factor=scale, mode="bicubic",
-                                    align_corners=False)[0] for b in boxes]
-            outs = [torch.cat([o, al]) for o, al in zip(outs, alphas)]
         need = y1 * scale - acc_y0
         if acc.shape[1] < need:
             acc = torch.cat([acc, torch.zeros(c_out, need - acc.shape[1], w * scale)], 1)
-        for (by0, bx0, _, _), x0, o, wxi in zip(boxes, xs, outs, wx):
-            x1 = min(x0 + tile, w)
-            core = o[:, (y0 - by0) * scale:(y1 - by0) * scale, (x0 - bx0) * scale:(x1 - bx0) * scale]
-            acc[:, y0 * scale - acc_y0:y1 * scale - acc_y0, x0 * scale:x1 * scale] += core * (wy[r][:, None] * wxi[None, :])
+        row = [((max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x0 + tile + margin)), x0, wxi)
+               for x0, wxi in zip(xs, wx)]
+        for i in range(0, len(row), batch):  # each batch of tiles is added as soon as it is run: only `batch` outputs live
+            chunk = row[i:i + batch]
+            outs = _run_tiles(run, x, [b for b, _, _ in chunk], batch)
+            for ((by0, bx0, by1, bx1), x0, wxi), o in zip(chunk, outs):
+                if a is not None:
+                    al = F.interpolate(a[None, :, by0:by1, bx0:bx1].float().div_(127.5).sub_(1.0), scale_factor=scale,
+                                       mode="bicubic", align_corners=False)[0]
+                    o = torch.cat([o, al])
+                x1 = min(x0 + tile, w)
+                core = o[:, (y0 - by0) * scale:(y1 - by0) * scale, (x0 - bx0) * scale:(x1 - bx0) * scale]
+                acc[:, y0 * scale - acc_y0:y1 * scale - acc_y0, x0 * scale:x1 * scale] += core * (wy[r][:, None] * wxi[None, :])
         done = (ys[r + 1] if r + 1 < len(ys) else h) * scale  # rows above the next tile row's start are final
         k = done - acc_y0
         if k > 0:
@@ -279,6 +285,7 @@ def decode_for_upscale(path: Path) -> Decoded:
         w, h = img.size
         if w * h > MAX_PIXELS:
             raise Unusable(path, _too_large(w * h))
+        deep = any(";16" in str(getattr(t, "args", t[3] if len(t) > 3 else "")) for t in (img.tile or []))
         try:
             img.load()
         except Exception as e:  # noqa: BLE001
@@ -290,7 +297,7 @@ def decode_for_upscale(path: Path) -> Decoded:
         except Exception:  # noqa: BLE001  malformed EXIF: keep the pixels unrotated
             pass
         mode = img.mode
-        note = "16-bit converted to 8-bit" if mode.startswith("I;16") or mode in ("I", "F") else ""
+        note = "16-bit converted to 8-bit" if deep or mode.startswith("I;16") or mode in ("I", "F") else ""
         alpha = None
         if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA") if mode not in ("LA", "La") else img.convert("LA")

@@ -253,6 +253,26 @@ def test_files_keep_alpha_and_grayness_convert_16_bit_and_never_overwrite(tmp_pa
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
+def test_a_48_bit_rgb_png_is_converted_with_a_note(tmp_path):
+    import struct
+    import zlib
+
+    from ganstudio.core.upscale import decode_for_upscale
+
+    h, w = 6, 5
+    a = (np.random.RandomState(0).rand(h, w, 3) * 65535).astype(">u2")
+    raw = b"".join(b"\x00" + a[i].tobytes() for i in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    (tmp_path / "deep.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                                        + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    d = decode_for_upscale(tmp_path / "deep.png")
+    assert d.pixels.shape == (6, 5, 3) and d.note == "16-bit converted to 8-bit"
+    assert np.abs(d.pixels.astype(int) - (a.astype(int) >> 8)).max() <= 1  # the high byte, as 8 bits
+
+
 def test_an_output_over_the_pixel_limit_is_refused_with_its_size(tmp_path):
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "x.png")
     (r,) = upscale_files([tmp_path / "x.png"], tmp_path / "o", _Up(_model()), max_pixels=10_000)
