@@ -49,23 +49,14 @@ def run_seed(preset: str, seed: int, budget_s: float, metrics: tuple, work: str,
     import torch
 
     torch.set_num_threads(1)
+    from _budget import train_within
     from ganstudio.core.config import PRESETS, apply_overrides, validate
     from ganstudio.core.evaluate import evaluate
-    from ganstudio.core.events import Control, RunFinished, StepMetrics
-    from ganstudio.core.train import iter_train
 
     cfg = validate(apply_overrides(PRESETS.get(preset).config(), {"seed": seed, "threads": 1, "device": "cpu",
                                                                   "sample_every": 10**9, "checkpoint_every": 10**9, **extra}))
     run = Path(work) / f"{preset}-{seed}"
-    control, t0, step, last = Control(), time.process_time(), 0, {}
-    for ev in iter_train(cfg, run, control):
-        if isinstance(ev, StepMetrics):
-            step, last = ev.step, ev.values
-            if time.process_time() - t0 >= budget_s:
-                control.stop()
-        elif isinstance(ev, RunFinished):
-            step = ev.step
-    cpu = time.process_time() - t0
+    step, cpu, last = train_within(cfg, run, budget_s)
     ev = evaluate(run, metrics, n=1000, seed=seed)
     keep = {k: round(v, 4) for k, v in ev.values.items() if k.startswith(("code_", "mig", "sap", "factorvae"))}
     return {"preset": preset, "seed": seed, "steps": step, "of_steps": cfg.steps, "cpu_min": round(cpu / 60, 2),

@@ -29,7 +29,6 @@ import multiprocessing
 import statistics
 import sys
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -45,26 +44,17 @@ def run_seed(seed: int, budget_s: float, every: int, work: str, extra: dict) -> 
     import torch
 
     torch.set_num_threads(1)
+    from _budget import train_within
     from ganstudio.core.config import PRESETS, apply_overrides, validate
-    from ganstudio.core.events import Control, RunFinished, StepMetrics
     from ganstudio.core.inference import load_generator
     from ganstudio.core.scoring import STACKED_SAMPLES, stacked_modes
-    from ganstudio.core.train import iter_train
 
     preset = PRESETS.get(RECIPE)
     cfg = validate(apply_overrides(preset.config(), {"seed": seed, "threads": 1, "device": "cpu", "steps": 10**6,
                                                      "eval_every": 0, "sample_every": 10**9, "checkpoint_every": every,
                                                      **extra}))
     run = Path(work) / f"stacked-{seed}"
-    control, t0, step = Control(), time.process_time(), 0
-    for ev in iter_train(cfg, run, control):
-        if isinstance(ev, StepMetrics):
-            step = ev.step
-            if time.process_time() - t0 >= budget_s:
-                control.stop()
-        elif isinstance(ev, RunFinished):
-            step = ev.step
-    cpu = time.process_time() - t0
+    step, cpu, _ = train_within(cfg, run, budget_s)
     rows = []
     ckpts = sorted((run / "checkpoints").glob("step_*.pt")) + [run / "checkpoints" / "latest.pt"]
     for path in ckpts:

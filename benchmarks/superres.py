@@ -38,25 +38,16 @@ def train_one(preset: str, scale: int, budget_s: float, work: str, init_from: st
     import torch
 
     torch.set_num_threads(1)
+    from _budget import train_within
     from ganstudio.core.config import PRESETS, apply_overrides, validate
     from ganstudio.core.evaluate import evaluate
-    from ganstudio.core.events import Control, RunFinished, StepMetrics
-    from ganstudio.core.train import iter_train
 
     over = {"scale": scale, "threads": 1, "device": "cpu", "sample_every": 500, "checkpoint_every": 10**9}
     if init_from:
         over["init_from"] = init_from
     cfg = validate(apply_overrides(PRESETS.get(preset).config(), over))
     run = Path(work) / f"{preset}-x{scale}"
-    control, t0, step = Control(), time.process_time(), 0
-    for ev in iter_train(cfg, run, control):
-        if isinstance(ev, StepMetrics):
-            step = ev.step
-            if time.process_time() - t0 >= budget_s:
-                control.stop()
-        elif isinstance(ev, RunFinished):
-            step = ev.step
-    cpu = time.process_time() - t0
+    step, cpu, _ = train_within(cfg, run, budget_s)
     ev = evaluate(run, n=10)
     return {"preset": preset, "scale": scale, "run": str(run), "steps": step, "of_steps": cfg.steps,
             "cpu_min": round(cpu / 60, 2), **{k: round(v, 4) for k, v in ev.values.items()}}

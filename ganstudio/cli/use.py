@@ -190,21 +190,32 @@ def cmd_translate(args) -> int:
     if not files:
         raise UsageError("no image files among the inputs")
     a, b = names if args.direction == "AtoB" else names[::-1]
-    progress = Progress(len(files))
-    done, failed = 0, []
-    for i, r in enumerate(translate_files(files, out_dir, G, size, in_ch, mode="resize" if args.resize else "tile"), 1):
+    results = translate_files(files, out_dir, G, size, in_ch, mode="resize" if args.resize else "tile")
+    return _report_batch(results, len(files), "translated", f"{a} → {b}", out_dir)
+
+
+def _report_batch(results, total: int, verb: str, how: str, out_dir: Path, where: str = "") -> int:
+    """Progress per file, then the notes, the files skipped with their reasons, and one summary line;
+    exit 2 when nothing could be done."""
+    progress = Progress(total)
+    done, failed, notes = 0, [], []
+    for i, r in enumerate(results, 1):
         if r.error:
             failed.append(f"{r.source} ({r.error})")
         else:
             done += 1
-        progress.stream.write(f"\rtranslated {i}/{len(files)} {a} → {b}" + ("\n" if not progress.tty else ""))
+            if getattr(r, "note", ""):
+                notes.append(f"{r.source}: {r.note}")
+        progress.stream.write(f"\r{verb} {i}/{total} {how}" + ("\n" if not progress.tty else ""))
     progress.message("")
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
     for f in failed:
         print(f"skipped: {f}", file=sys.stderr)
     if not done:
-        print(f"ganstudio: error: nothing could be translated ({len(failed)} files failed)", file=sys.stderr)
+        print(f"ganstudio: error: nothing could be {verb} ({len(failed)} files failed)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"wrote {done} images to {out_dir}" + (f"; {len(failed)} skipped" if failed else ""))
+    print(f"wrote {done} images{where} to {out_dir}" + (f"; {len(failed)} skipped" if failed else ""))
     return 0
 
 
@@ -242,24 +253,5 @@ def _upscale(args, state: dict, scale: int | None) -> int:
     if not files:
         raise UsageError("no image files among the inputs")
     kw = {"max_pixels": max_pixels} if max_pixels else {}
-    progress = Progress(len(files))
-    done, failed, notes = 0, [], []
     how = f"×{up.scale}" + (f", α {alpha:g}" if up.interpolable else "")
-    for i, r in enumerate(upscale_files(files, out_dir, up, **kw), 1):
-        if r.error:
-            failed.append(f"{r.source} ({r.error})")
-        else:
-            done += 1
-            if r.note:
-                notes.append(f"{r.source}: {r.note}")
-        progress.stream.write(f"\rupscaled {i}/{len(files)} ({how})" + ("\n" if not progress.tty else ""))
-    progress.message("")
-    for n in notes:
-        print(f"note: {n}", file=sys.stderr)
-    for f in failed:
-        print(f"skipped: {f}", file=sys.stderr)
-    if not done:
-        print(f"ganstudio: error: nothing could be upscaled ({len(failed)} files failed)", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"wrote {done} images ({how}) to {out_dir}" + (f"; {len(failed)} skipped" if failed else ""))
-    return 0
+    return _report_batch(upscale_files(files, out_dir, up, **kw), len(files), "upscaled", f"({how})", out_dir, f" ({how})")
