@@ -121,10 +121,14 @@ def load_exportable(checkpoint: str | Path, direction: str = "AtoB") -> Exportab
         def make(n: int) -> tuple[torch.Tensor, ...]:
             return (torch.rand(n, in_ch, size, size, generator=g) * 2 - 1,)
 
+        from ganstudio.core.upscale import upscale_factor
+
+        scale = upscale_factor(signature_of(state).entry(direction))  # super-resolution: the output is larger
+        out = size * scale
         ins = {"image": f"(N, {in_ch}, {size}, {size}) float32 in [-1, 1], domain {src}"}
-        outs = {"translated": f"(N, {out_ch}, {size}, {size}) float32 in [-1, 1], domain {dst}"}
+        outs = {"translated": f"(N, {out_ch}, {out}, {out}) float32 in [-1, 1], domain {dst}"}
         meta.update(task="translate", direction=direction, source=src, target=dst, image_size=size,
-                    in_channels=in_ch, out_channels=out_ch)
+                    in_channels=in_ch, out_channels=out_ch, **({"scale": scale} if scale > 1 else {}))
         return Exportable(G, make(2), make, ("image",), "translated", ins, outs, meta)
 
     gen = load_generator(str(checkpoint), state=state)

@@ -295,3 +295,11 @@ def test_cli_upscale_and_translate_route_and_refuse_clearly(tmp_path, psnr_run, 
     assert "no PSNR start" in capsys.readouterr().err
     assert main(["upscale", str(psnr_run), str(tmp_path / "p.png"), "--interpolate", "2"]) == 2
     assert "[0, 1]" in capsys.readouterr().err
+
+
+def test_export_runs_the_upscaler_and_describes_its_larger_output(psnr_run, tmp_path):
+    from ganstudio.core.export import export_model
+
+    res = export_model(psnr_run, "torchscript", tmp_path / "sr.pt")
+    assert res.inputs["image"].startswith("(N, 3, 8, 8)") and res.outputs["translated"].startswith("(N, 3, 32, 32)")
+    assert (tmp_path / "sr.pt").is_file()
