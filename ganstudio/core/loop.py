@@ -142,6 +142,8 @@ class Session:
         if not self.ctx.active:
             return
         for name in list(self.nets):
+            if not any(p.requires_grad for p in self.nets[name].parameters()):
+                continue  # a fixed network (SRGAN's PSNR start) has no gradients to average
             wrapped = distributed.wrap(self.nets[name], self.ctx, self.device)
             self.nets.train[name] = wrapped
             self.nets[name] = wrapped.module  # SyncBatchNorm may have replaced layers

@@ -151,16 +151,18 @@ def _chw(arr: np.ndarray, channels: int) -> torch.Tensor:
 class PatchSampler:
     """Random HR patches: a photo drawn uniformly (so one large photo does not dominate), a position in it
     uniformly, and one of the 8 flips/quarter turns. Its own RNG, saved in checkpoints: a resume sees the
-    same patches."""
+    same patches. In a distributed job each rank draws from its own stream (`batch_size` is per rank); the
+    checkpoint holds rank 0's, and the other ranks derive theirs from it on a resume."""
 
-    def __init__(self, images: list[torch.Tensor], patch: int, batch_size: int, seed: int):
+    def __init__(self, images: list[torch.Tensor], patch: int, batch_size: int, seed: int, rank: int = 0):
+        self.rank = rank
         self.images = [t for t in images if min(t.shape[1:]) >= patch]
         if not self.images:
             biggest = max(min(t.shape[1:]) for t in images)
             raise DataError(f"every photo is smaller than a {patch}-px training patch (the largest short side is "
                             f"{biggest} px); lower lr_patch or use larger photos")
         self.patch, self.batch_size = patch, batch_size
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(seed + 7919 * rank)
 
     def next(self) -> torch.Tensor:
         """uint8 (batch, C, patch, patch)."""
@@ -183,6 +185,8 @@ class PatchSampler:
 
     def load_state_dict(self, s: dict) -> None:
         self.gen.set_state(s["gen"])
+        if self.rank:  # rank 0's stream, moved to one of this rank's own
+            self.gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.gen)) + 7919 * self.rank)
 
 
 def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:

@@ -53,14 +53,21 @@ def main() -> None:
         ws = [torch.zeros_like(w) for _ in range(ctx.world)]
         dist.all_gather(ws, w)
         sampler = t.family.parts()["sampler"]
-        perm = sampler._shard(0)
-        perms = [torch.zeros_like(perm) for _ in range(ctx.world)]
-        dist.all_gather(perms, perm)
+        if hasattr(sampler, "_shard"):  # index batches: each rank reads its shard of one shuffle
+            perm = sampler._shard(0)
+            perms = [torch.zeros_like(perm) for _ in range(ctx.world)]
+            dist.all_gather(perms, perm)
+            overlap, sizes, n = len(set(perms[0].tolist()) & set(perms[1].tolist())), [len(p) for p in perms], sampler.n
+        else:  # random patches (super-resolution): each rank draws its own
+            patches = sampler.next().flatten(1).float()
+            gathered = [torch.zeros_like(patches) for _ in range(ctx.world)]
+            dist.all_gather(gathered, patches)
+            overlap = sum(bool((a == b).all()) for a in gathered[0] for b in gathered[1])
+            sizes, n = [len(g) for g in gathered], 2 * len(patches)
         report[name] = {
             "reason": finished.reason, "step": finished.step, "checkpoint": finished.checkpoint,
             "max_weight_diff": max(float((x - ws[0]).abs().max()) for x in ws),
-            "shard_overlap": len(set(perms[0].tolist()) & set(perms[1].tolist())),
-            "shard_sizes": [len(p) for p in perms], "n": sampler.n,
+            "shard_overlap": overlap, "shard_sizes": sizes, "n": n,
         }
     if ctx.main:
         (out / "report.json").write_text(json.dumps(report))

@@ -169,7 +169,7 @@ class SRGAN(Family):
         super().__init__(cfg, data, meta, device, fast, ctx)
         o = cfg.options
         self.scale = o.scale
-        self.sampler = PatchSampler(data.images, o.lr_patch * o.scale, cfg.batch_size, cfg.seed + 1)
+        self.sampler = PatchSampler(data.images, o.lr_patch * o.scale, cfg.batch_size, cfg.seed + 1, ctx.rank)
         with torch.random.fork_rng(devices=[]):  # its layers' default init must not move the training RNG
             self.features = RandomFeatures(data.channels).to(device).eval()
         src = data.held_out or data.images
