@@ -269,7 +269,9 @@ def test_dataset_picker_lists_every_builtin_from_the_registries(win, qtbot):
     from ganstudio.core.pairs import TRANSLATION_DATASETS
 
     combo = win.setup.dataset_combo
-    want = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names()
+    from ganstudio.core.photos import PHOTO_SETS
+
+    want = BUILTIN_DATASETS.names() + TRANSLATION_DATASETS.names() + PHOTO_SETS.names()
     qtbot.waitUntil(lambda: all(combo.findText(n) >= 0 for n in want), timeout=30_000)
     assert combo.currentText() == "mnist"  # the preset's choice survives the refill
 
@@ -298,3 +300,15 @@ def test_evaluation_while_training_shows_in_the_metrics_view_and_keeps_the_best(
     assert (run / "checkpoints/best.pt").is_file() is False  # no FD for points: best-by-FD has nothing to pick
     saved = json.loads((run / "eval.json").read_text())["evaluations"]
     assert [e["step"] for e in saved] == [20, 40] and all("modes" in e["values"] for e in saved)
+
+
+def test_a_super_resolution_run_trains_in_the_studio_with_its_psnr_curves_and_preview(win, qtbot):
+    tiny(win, preset="srresnet", steps=3, sample_every=3, batch_size=2, g_width=8, g_blocks=1, lr_patch=8)
+    win.train_action.trigger()
+    qtbot.waitUntil(lambda: win.bridge.state == "idle", timeout=90_000)
+    assert win.curves.series.get("psnr/model") is not None and win.curves.series["psnr/model"].n >= 3
+    assert win.curves.series.get("psnr/bicubic") is not None
+    img = win.samples.shown_image()
+    # rows of bicubic | model | original: 4 crops of 32 LR px at ×4 (128 px), 2 px apart
+    assert img is not None and img.shape == (4 * 130 + 2, 3 * 130 + 2, 3)
+    assert load_checkpoint(win.run_dir / "checkpoints/latest.pt")["family"] == "srgan"
