@@ -265,8 +265,10 @@ class SRGAN(Family):
         hr, sr = s.pop("hr"), s.pop("sr")
         real, fake = nets.train["D"](hr), nets.train["D"](sr)
         loss_d = self._d_adv(real, fake)
-        return Terms(loss_d, {"loss/d": loss_d, "d/real": torch.sigmoid(real.detach().float()).mean(),
-                              "d/fake": torch.sigmoid(fake.detach().float()).mean()})
+        r, f = real.detach().float(), fake.detach().float()
+        if self.meta["adversarial"] == "relativistic":  # what a relativistic D says: more real than the others?
+            r, f = r - f.mean(), f - r.mean()
+        return Terms(loss_d, {"loss/d": loss_d, "d/real": torch.sigmoid(r).mean(), "d/fake": torch.sigmoid(f).mean()})
 
     def _g_adv(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         bce = F.binary_cross_entropy_with_logits
