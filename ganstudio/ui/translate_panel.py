@@ -202,9 +202,9 @@ class TranslatePanel(QWidget):
         self.limit_spin.setSuffix(" Mpx")
         self.limit_spin.setToolTip("Largest result to write, in megapixels (default: Pillow's decompression limit, 89 Mpx). "
                                    "A larger result is refused with its size; raise this to allow it.")
-        from ganstudio.core.images import MAX_PIXELS
+        from PIL import Image  # not ganstudio.core.images: that imports torch, which must wait for the first paint
 
-        self.limit_spin.setValue(round(MAX_PIXELS / 1e6))
+        self.limit_spin.setValue(round(Image.MAX_IMAGE_PIXELS / 1e6))
         self.loupe_check = QCheckBox("Loupe 1:1")
         self.loupe_check.setToolTip("Show the result at its real size, one image pixel per screen pixel, around the pointer.")
         self.loupe_check.toggled.connect(lambda on: self.wipe.set_loupe(on))
