@@ -218,9 +218,6 @@ class SRGAN(Family):
     def dataset_info(self) -> dict:
         return {"name": self.data.name, "n": len(self.data.images), "pixels": self.data.pixels()}
 
-    def images_per_step(self) -> int:
-        return self.cfg.batch_size
-
     def phases(self) -> list[Phase]:
         if self.meta["adversarial"] == "none":
             return [Phase("g", "g")]
