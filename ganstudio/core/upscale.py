@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ganstudio.core.errors import CheckpointError, DataError
+from ganstudio.core.translate import tile_starts, unique_path
 from ganstudio.core.images import MAX_PIXELS, Unusable, _bomb_warnings_as_errors, _short, _too_large, _uniform_mode
 
 # LR tile side, context margin and cross-fade band (input px). The margin keeps each tile's own border (where
@@ -98,13 +99,6 @@ def upscale_factor(entry) -> int:
 # ---------------------------------------------------------------------------------------------- tiling
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    n = math.ceil((length - overlap) / (tile - overlap))
-    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
-
-
 def _weights(starts: list[int], tile: int, length: int, scale: int, band: int) -> list[torch.Tensor]:
     """Per tile, the (out_len,) output-pixel weights along one axis: 1 inside, a raised-cosine cross-fade of
     `band` input px centred in each overlap with a neighbour, 0 beyond. They sum to 1 at every pixel."""
@@ -129,7 +123,7 @@ def strip_rows(h: int, w: int, scale: int, tile: int = TILE, margin: int = MARGI
     cross-fade band; each also reads `margin` px of context around itself, so even at the far edge of a fade
     a tile's pixels have `margin` px of real image around them."""
     tile = max(tile, band + 8)
-    return _starts(h, tile, band), _starts(w, tile, band), tile, band
+    return tile_starts(h, tile, band), tile_starts(w, tile, band), tile, band
 
 
 def _run_tiles(fn, x: torch.Tensor, boxes: list[tuple[int, int, int, int]], batch: int) -> list[torch.Tensor]:
@@ -336,7 +330,6 @@ def upscale_file(src: Path, out_dir: Path, up: Upscaler, *, max_pixels: int = MA
     (full disk, cancel) leaves nothing behind. An output over `max_pixels` is refused before any work.
     """
     from ganstudio.core.checkpoint import _remove, create_temp
-    from ganstudio.core.translate import unique_path
 
     try:
         dec = decode_for_upscale(src)
